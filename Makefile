@@ -1,0 +1,84 @@
+# Safe Code Executor: build the FastCGI programs, test them, serve them.
+#   make run     install what is missing, build, serve on http://127.0.0.1:5000 (Ctrl+C stops)
+#   make test    install what is missing, build, run every test (alias: make check)
+#   make images  build the sandbox images when missing
+#   V=1 shows the commands; SANITIZE=address,undefined builds with sanitizers.
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes -Wvla -Wpointer-arith -Wundef
+CPPFLAGS += -D_GNU_SOURCE -DSCE_DEFAULT_CONFIG='"$(CURDIR)/conf/sce.conf"'
+LDLIBS := -lfcgi -lcjson
+SANITIZE ?=
+BUILD ?= build
+
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRC := config.c utf8.c response.c request.c spawn.c sandbox.c history_store.c log.c \
+	front.c run_handler.c history_handler.c
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+PROGRAMS := cgi-bin/run.fcgi cgi-bin/history.fcgi
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+
+.SECONDARY:
+
+.PHONY: all run test check unit unit-san http images deps clean format
+
+all: $(PROGRAMS)
+
+$(BUILD)/%.o: cgi-bin/%.c $(wildcard cgi-bin/*.h) Makefile
+	@mkdir -p $(@D)
+	@test "$(V)" = 1 || echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -c -o $@ $<
+
+cgi-bin/%.fcgi: $(BUILD)/%_main.o $(LIB_OBJ)
+	@test "$(V)" = 1 || echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(wildcard cgi-bin/*.h)
+	@mkdir -p $(@D)
+	@test "$(V)" = 1 || echo "  TEST-CC $<"
+	$(Q)$(CC) $(CPPFLAGS) -Icgi-bin $(CFLAGS) $(WARNINGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) \
+		$(LDLIBS) -lcmocka
+
+# C unit tests (cmocka).
+unit: $(UNIT_TESTS)
+	$(Q)set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+# The same unit tests under AddressSanitizer and UBSan.
+unit-san:
+	$(Q)$(MAKE) --no-print-directory unit SANITIZE=address,undefined BUILD=build/san
+
+# HTTP suite against the real stack (needs dockerd and the images: use make test).
+http: all
+	$(Q)/usr/bin/python3 -m pytest -q tests/http
+
+images:
+	$(Q)scripts/build-images.sh
+
+deps:
+	$(Q)scripts/deps.sh
+
+test:
+	$(Q)scripts/test.sh
+
+check: test
+
+run:
+	$(Q)scripts/run.sh
+
+format:
+	clang-format -i cgi-bin/*.c cgi-bin/*.h tests/unit/*.c
+
+clean:
+	rm -rf build $(PROGRAMS)

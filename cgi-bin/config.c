@@ -1,0 +1,237 @@
+/* config.c - reads the key = value configuration file and checks every value. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SCE_DEFAULT_CONFIG
+#define SCE_DEFAULT_CONFIG "/etc/safe-code-executor/sce.conf"
+#endif
+
+enum kind { K_STR, K_PATH, K_IMAGE, K_INT, K_SIZE, K_CPUS };
+
+struct key {
+	const char *name;
+	enum kind kind;
+	size_t off;
+	size_t size; /* for strings: buffer size */
+	long min, max;
+};
+
+#define STR(f, k) { #f, k, offsetof(struct config, f), sizeof(((struct config *)0)->f), 0, 0 }
+#define INT(f, lo, hi) { #f, K_INT, offsetof(struct config, f), sizeof(int), lo, hi }
+
+static const struct key keys[] = {
+	STR(bind, K_STR),
+	INT(port, 1, 65535),
+	STR(docker, K_PATH),
+	STR(python_image, K_IMAGE),
+	STR(javascript_image, K_IMAGE),
+	STR(instance, K_IMAGE),
+	STR(history_path, K_PATH),
+	INT(history_size, 1, 1000),
+	INT(history_lock_ms, 0, 60000),
+	INT(timeout_s, 1, 3600),
+	INT(start_timeout_s, 1, 600),
+	INT(memory_mb, 6, 1 << 20),
+	INT(pids_limit, 8, 1 << 20),
+	STR(cpus, K_CPUS),
+	INT(nofile, 16, 1 << 20),
+	INT(fsize_kb, 0, 1 << 30),
+	{ "output_limit", K_SIZE, offsetof(struct config, output_limit), sizeof(size_t), 1, 64L << 20 },
+	INT(max_code_chars, 1, 1 << 20),
+	{ "max_body", K_SIZE, offsetof(struct config, max_body), sizeof(size_t), 1, 64L << 20 },
+};
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	strcpy(cfg->bind, "127.0.0.1");
+	cfg->port = 5000;
+	strcpy(cfg->docker, "/usr/bin/docker");
+	strcpy(cfg->python_image, "sce-python:3.11");
+	strcpy(cfg->javascript_image, "sce-node:18");
+	strcpy(cfg->instance, "default");
+	strcpy(cfg->history_path, "/var/lib/safe-code-executor/history.json");
+	cfg->history_size = 10;
+	cfg->history_lock_ms = 2000;
+	cfg->timeout_s = 10;
+	cfg->start_timeout_s = 30;
+	cfg->memory_mb = 128;
+	cfg->pids_limit = 64;
+	strcpy(cfg->cpus, "1.0");
+	cfg->nofile = 256;
+	cfg->fsize_kb = 1024;
+	cfg->output_limit = 65536;
+	cfg->max_code_chars = 5000;
+	cfg->max_body = 65536;
+}
+
+const char *config_path(void)
+{
+	const char *p = getenv("SCE_CONFIG");
+	return p && *p ? p : SCE_DEFAULT_CONFIG;
+}
+
+/* Image names and labels go into docker's argv: letters, digits and ._:/@- only, never a leading '-'. */
+static int image_name_ok(const char *s)
+{
+	if (!*s || *s == '-')
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._:/@-", *s))
+			return 0;
+	return 1;
+}
+
+static int cpus_ok(const char *s)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	return !errno && end != s && !*end && v >= 0.01 && v <= 1024 && isdigit((unsigned char)*s);
+}
+
+/* Applies one value; returns NULL or what is wrong with it. */
+static const char *set_value(struct config *cfg, const struct key *k, const char *val, const char *dir)
+{
+	char *field = (char *)cfg + k->off;
+	char *end;
+	long long n;
+
+	switch (k->kind) {
+	case K_INT:
+	case K_SIZE:
+		errno = 0;
+		n = strtoll(val, &end, 10);
+		if (errno || end == val || *end || !isdigit((unsigned char)*val))
+			return "not a whole number";
+		if (n < k->min || n > k->max)
+			return "out of range";
+		if (k->kind == K_INT)
+			*(int *)field = (int)n;
+		else
+			*(size_t *)field = (size_t)n;
+		return NULL;
+	case K_PATH:
+		if (*val == '/') {
+			if (strlen(val) >= k->size)
+				return "too long";
+			strcpy(field, val);
+		} else if ((size_t)snprintf(field, k->size, "%s/%s", dir, val) >= k->size) {
+			return "too long";
+		}
+		return NULL;
+	case K_IMAGE:
+		if (!image_name_ok(val))
+			return "may hold only letters, digits and ._:/@- and must not start with '-'";
+		/* fall through */
+	case K_STR:
+		if (strlen(val) >= k->size)
+			return "too long";
+		strcpy(field, val);
+		return NULL;
+	case K_CPUS:
+		if (!cpus_ok(val) || strlen(val) >= k->size)
+			return "not a number of CPUs between 0.01 and 1024";
+		strcpy(field, val);
+		return NULL;
+	}
+	return "unknown kind";
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	FILE *f = NULL;
+	char line[4096], dir[PATH_MAX];
+	const char *slash;
+	int lineno = 0, ret = -1;
+
+	config_defaults(cfg);
+	slash = strrchr(path, '/');
+	if (!slash)
+		strcpy(dir, ".");
+	else if ((size_t)(slash - path) >= sizeof(dir))
+		goto toolong;
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+
+	f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *key, *val, *eq, *hash;
+		const char *why = NULL;
+		size_t i;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+			goto out;
+		}
+		hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		key = trim(line);
+		if (!*key)
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%s:%d: expected \"key = value\"", path, lineno);
+			goto out;
+		}
+		*eq = '\0';
+		key = trim(key);
+		val = trim(eq + 1);
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (!strcmp(keys[i].name, key))
+				break;
+		if (i == sizeof(keys) / sizeof(keys[0])) {
+			snprintf(err, errlen, "%s:%d: unknown key \"%.64s\"", path, lineno, key);
+			goto out;
+		}
+		if (!*val)
+			why = "empty value";
+		else
+			why = set_value(cfg, &keys[i], val, dir);
+		if (why) {
+			snprintf(err, errlen, "%s:%d: %s: %s", path, lineno, key, why);
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error", path);
+		goto out;
+	}
+	if (cfg->docker[0] != '/') {
+		snprintf(err, errlen, "%s: docker must be an absolute path", path);
+		goto out;
+	}
+	ret = 0;
+	goto out;
+toolong:
+	snprintf(err, errlen, "config path too long");
+out:
+	if (f)
+		fclose(f);
+	return ret;
+}

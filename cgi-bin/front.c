@@ -1,0 +1,185 @@
+/* front.c - accept loop, request in, response out; FastCGI through libfcgi, or one CGI request. */
+#include "front.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+volatile sig_atomic_t front_stop;
+static volatile sig_atomic_t busy;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	if (!busy)
+		_exit(0);
+	front_stop = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Where a request comes from: a FastCGI request, or (rq == NULL) the CGI environment. */
+struct source {
+	FCGX_Request *rq;
+};
+
+static const char *param(const struct source *src, const char *name)
+{
+	const char *v = src->rq ? FCGX_GetParam(name, src->rq->envp) : getenv(name);
+	return v ? v : "";
+}
+
+static size_t read_body(const struct source *src, char *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		int chunk = n - got > 65536 ? 65536 : (int)(n - got), r;
+
+		if (src->rq)
+			r = FCGX_GetStr(buf + got, chunk, src->rq->in);
+		else
+			r = (int)fread(buf + got, 1, (size_t)chunk, stdin);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	return got;
+}
+
+static void put(const struct source *src, const char *s, size_t n)
+{
+	if (src->rq)
+		FCGX_PutStr(s, (int)n, src->rq->out);
+	else
+		fwrite(s, 1, n, stdout);
+}
+
+static void copy_param(char *dst, size_t size, const struct source *src, const char *name)
+{
+	snprintf(dst, size, "%s", param(src, name));
+}
+
+static void read_request(const struct source *src, const struct config *cfg, struct request *req)
+{
+	const char *cl = param(src, "CONTENT_LENGTH");
+	char *end;
+
+	copy_param(req->method, sizeof(req->method), src, "REQUEST_METHOD");
+	snprintf(req->path, sizeof(req->path), "%s%s", param(src, "SCRIPT_NAME"),
+		 param(src, "PATH_INFO"));
+	copy_param(req->content_type, sizeof(req->content_type), src, "CONTENT_TYPE");
+	copy_param(req->accept, sizeof(req->accept), src, "HTTP_ACCEPT");
+	copy_param(req->remote_addr, sizeof(req->remote_addr), src, "REMOTE_ADDR");
+	if (*cl >= '0' && *cl <= '9') {
+		errno = 0;
+		req->content_length = strtoll(cl, &end, 10);
+		if (errno || *end)
+			req->content_length = -1;
+	}
+	if (strcmp(req->method, "POST") || req->content_length < 0 ||
+	    (unsigned long long)req->content_length > cfg->max_body)
+		return;
+	req->body = malloc((size_t)req->content_length + 1);
+	if (!req->body)
+		return;
+	req->body_len = read_body(src, req->body, (size_t)req->content_length);
+	req->body[req->body_len] = '\0';
+}
+
+static void write_response(const struct source *src, const struct request *req,
+			   const struct response *res)
+{
+	char head[512];
+	int n;
+
+	n = snprintf(head, sizeof(head),
+		     "Status: %d %s\r\n"
+		     "Content-Type: %s\r\n"
+		     "Content-Length: %zu\r\n"
+		     "X-Content-Type-Options: nosniff\r\n"
+		     "Cache-Control: no-store\r\n"
+		     "%s%s%s"
+		     "\r\n",
+		     res->status, http_reason(res->status),
+		     res->content_type ? res->content_type : "application/json; charset=utf-8",
+		     res->body_len, res->allow ? "Allow: " : "", res->allow ? res->allow : "",
+		     res->allow ? "\r\n" : "");
+	put(src, head, (size_t)n);
+	if (strcmp(req->method, "HEAD") && res->body)
+		put(src, res->body, res->body_len);
+}
+
+static void serve(const struct source *src, const struct config *cfg, handler_fn handle)
+{
+	struct request req = REQUEST_INIT;
+	struct response res = RESPONSE_INIT;
+
+	read_request(src, cfg, &req);
+	handle(cfg, &req, &res);
+	if (!res.body)
+		response_error(&res, 500, "internal error");
+	write_response(src, &req, &res);
+	response_release(&res);
+	free(req.body);
+}
+
+int front_main(int argc, char **argv, handler_fn handle)
+{
+	struct config cfg;
+	FCGX_Request rq;
+	struct source src = { NULL };
+	char err[512];
+
+	log_init(argv[0]);
+	if (config_load(&cfg, config_path(), err, sizeof(err))) {
+		fprintf(stderr, "%s: config: %s\n", argv[0], err);
+		return 1;
+	}
+	if (argc == 2 && !strcmp(argv[1], "--check-config")) {
+		printf("Using history file at: %s\n", cfg.history_path);
+		return 0;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "usage: %s [--check-config]\n", argv[0]);
+		return 2;
+	}
+	if (FCGX_Init()) {
+		fprintf(stderr, "%s: cannot initialise libfcgi\n", argv[0]);
+		return 1;
+	}
+	install_signals();
+	if (FCGX_IsCGI()) {
+		busy = 1;
+		serve(&src, &cfg, handle);
+		fflush(stdout);
+		return 0;
+	}
+	if (FCGX_InitRequest(&rq, 0, 0))
+		return 1;
+	src.rq = &rq;
+	while (!front_stop && FCGX_Accept_r(&rq) >= 0) {
+		busy = 1;
+		serve(&src, &cfg, handle);
+		FCGX_Finish_r(&rq);
+		busy = 0;
+	}
+	return 0;
+}

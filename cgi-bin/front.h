@@ -1,0 +1,24 @@
+/* front.h - the FastCGI (or plain CGI) front shared by the programs: the only code that sees FCGX_*. */
+#ifndef SCE_FRONT_H
+#define SCE_FRONT_H
+
+#include <signal.h>
+
+#include "http.h"
+
+/* Non-zero once SIGTERM or SIGINT arrived during a request: finish it quickly and exit. */
+extern volatile sig_atomic_t front_stop;
+
+/*
+ * front_main() is a program's main(): it loads the config ($SCE_CONFIG or the built-in path;
+ * a bad line ends the program with status 1 and the line number on stderr), then
+ *   with --check-config: prints "Using history file at: PATH" and exits 0;
+ *   under a FastCGI server (stdin is a listening socket): answers requests until stopped;
+ *   otherwise: answers one CGI request from the environment and stdin.
+ * Each request is read into a struct request (the body only when it is a POST within the size
+ * limit), passed to handle, and the struct response written out with the headers every answer
+ * carries (X-Content-Type-Options: nosniff, Cache-Control: no-store).
+ */
+int front_main(int argc, char **argv, handler_fn handle);
+
+#endif

@@ -1,0 +1,8 @@
+/* history_main.c - history.fcgi: the program behind GET /history. */
+#include "front.h"
+#include "handlers.h"
+
+int main(int argc, char **argv)
+{
+	return front_main(argc, argv, history_handle);
+}

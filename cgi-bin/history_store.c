@@ -1,0 +1,224 @@
+/* history_store.c - reads and atomically rewrites history.json under an flock. */
+#include "history_store.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "spawn.h"
+
+#define HISTORY_MAX_BYTES (64L << 20)
+
+cJSON *history_read_new(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	cJSON *arr = NULL;
+	size_t got = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return cJSON_CreateArray();
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open history: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "history is not a regular file");
+		goto out;
+	}
+	if (st.st_size > HISTORY_MAX_BYTES) {
+		snprintf(err, errlen, "history is too large");
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	arr = cJSON_ParseWithLength(buf, got);
+	if (!cJSON_IsArray(arr)) {
+		snprintf(err, errlen, "history is not a JSON array");
+		cJSON_Delete(arr);
+		arr = NULL;
+	}
+out:
+	free(buf);
+	close(fd);
+	return arr;
+}
+
+static int lock_history(const char *path, int lock_ms, char *err, size_t errlen)
+{
+	char lock_path[PATH_MAX];
+	int64_t deadline = mono_ms() + lock_ms;
+	struct timespec pause = { 0, 5 * 1000 * 1000 };
+	struct stat st;
+	int fd;
+
+	if ((size_t)snprintf(lock_path, sizeof(lock_path), "%s.lock", path) >= sizeof(lock_path)) {
+		snprintf(err, errlen, "history path too long");
+		return -1;
+	}
+	fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open history lock: %s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "history lock is not a regular file");
+		close(fd);
+		return -1;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB)) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			snprintf(err, errlen, "cannot lock history: %s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (mono_ms() >= deadline) {
+			snprintf(err, errlen, "history lock busy for %d ms", lock_ms);
+			close(fd);
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+	}
+	return fd;
+}
+
+static void set_aside(const char *path, const char *why)
+{
+	char aside[PATH_MAX];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	if ((size_t)snprintf(aside, sizeof(aside), "%s.corrupt-%04d%02d%02d%02d%02d%02d-%ld", path,
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			     tm.tm_sec, (long)getpid()) >= sizeof(aside) ||
+	    rename(path, aside)) {
+		log_msg("history %s: %s; could not set it aside: %s", path, why, strerror(errno));
+		return;
+	}
+	log_msg("history %s: %s; set aside as %s, starting afresh", path, why, aside);
+}
+
+static int write_all(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, s, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Writes text to a temp file beside path, fsyncs it, renames it over path, fsyncs the directory. */
+static int replace_file(const char *path, const char *text, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd = -1, dfd, ret = -1;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= sizeof(tmp)) {
+		snprintf(err, errlen, "history path too long");
+		return -1;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create a temp file for history: %s", strerror(errno));
+		return -1;
+	}
+	if (fchmod(fd, 0644) || write_all(fd, text, strlen(text)) || fsync(fd)) {
+		snprintf(err, errlen, "cannot write history: %s", strerror(errno));
+		goto out;
+	}
+	if (close(fd)) {
+		fd = -1;
+		snprintf(err, errlen, "cannot write history: %s", strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path)) {
+		snprintf(err, errlen, "cannot replace history: %s", strerror(errno));
+		goto out;
+	}
+	tmp[0] = '\0';
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (slash == path ? 1 : (int)(slash - path)) : 1,
+		 slash ? path : ".");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp[0])
+		unlink(tmp);
+	return ret;
+}
+
+int history_append(const char *path, int keep, int lock_ms, cJSON *entry, char *err,
+		   size_t errlen)
+{
+	char why[256];
+	char *text = NULL;
+	cJSON *arr = NULL;
+	int lock_fd, ret = -1;
+
+	lock_fd = lock_history(path, lock_ms, err, errlen);
+	if (lock_fd < 0) {
+		cJSON_Delete(entry);
+		return -1;
+	}
+	arr = history_read_new(path, why, sizeof(why));
+	if (!arr) {
+		set_aside(path, why);
+		arr = cJSON_CreateArray();
+	}
+	if (!arr || !cJSON_InsertItemInArray(arr, 0, entry)) {
+		snprintf(err, errlen, "out of memory");
+		cJSON_Delete(entry);
+		goto out;
+	}
+	while (cJSON_GetArraySize(arr) > keep)
+		cJSON_DeleteItemFromArray(arr, keep);
+	text = cJSON_PrintUnformatted(arr);
+	if (!text) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	ret = replace_file(path, text, err, errlen);
+out:
+	cJSON_free(text);
+	cJSON_Delete(arr);
+	close(lock_fd);
+	return ret;
+}

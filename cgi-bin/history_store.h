@@ -1,0 +1,27 @@
+/* history_store.h - the last executions, kept in one JSON file that several processes update. */
+#ifndef SCE_HISTORY_STORE_H
+#define SCE_HISTORY_STORE_H
+
+#include <stddef.h>
+
+struct cJSON;
+
+/*
+ * history_read_new() returns the array stored at path, newest first; a new, empty array when the
+ * file does not exist. The caller deletes it with cJSON_Delete().
+ * Errors: NULL with err filled when the file is not a regular file, unreadable, too large or not
+ * a JSON array, or when out of memory. Never follows a symlink, never blocks on a FIFO.
+ *
+ * history_append() puts entry first in the array at path and keeps the newest `keep` entries.
+ * It holds an exclusive flock on "<path>.lock" (a file that is never renamed or removed) only
+ * around read-modify-write, waiting for it at most lock_ms; the new file is written to a temp
+ * file in the same directory, fsynced and renamed over path, so readers see the old file or the
+ * new one. A file that can't be read as history is renamed aside ("<path>.corrupt-<time>") and
+ * the history starts afresh; that is logged.
+ * Takes ownership of entry in every case. Returns 0, or -1 with err filled.
+ */
+struct cJSON *history_read_new(const char *path, char *err, size_t errlen);
+int history_append(const char *path, int keep, int lock_ms, struct cJSON *entry, char *err,
+		   size_t errlen);
+
+#endif

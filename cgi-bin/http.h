@@ -1,0 +1,57 @@
+/* http.h - a request as the handlers see it, and the response they fill; no FastCGI here. */
+#ifndef SCE_HTTP_H
+#define SCE_HTTP_H
+
+#include <stddef.h>
+
+struct cJSON;
+
+struct request {
+	char method[16];
+	char path[1024];          /* SCRIPT_NAME + PATH_INFO, without the query string */
+	char content_type[256];
+	char accept[256];
+	char remote_addr[64];
+	long long content_length; /* -1 when the request carries no Content-Length */
+	char *body;               /* NUL-terminated; NULL when not read (too large, or not a POST) */
+	size_t body_len;
+};
+
+#define REQUEST_INIT { .content_length = -1 }
+
+struct response {
+	int status;
+	const char *content_type;  /* static string */
+	const char *allow;         /* static string, or NULL: the Allow header */
+	char *body;                /* malloc'd */
+	size_t body_len;
+};
+
+#define RESPONSE_INIT { .status = 500 }
+
+/*
+ * A handler answers one request. It returns after filling res, always: every failure becomes a
+ * response. The front writes res out and calls response_release().
+ */
+struct config;
+typedef void (*handler_fn)(const struct config *cfg, const struct request *req, struct response *res);
+
+/*
+ * response_json() sets status and a compact JSON body (with a final newline) printed from item;
+ * item stays the caller's. On failure to print, the response becomes a plain 500.
+ *
+ * response_error() sets status and the body {"error": msg}.
+ *
+ * response_text() sets status, a static content type and a copy of text.
+ *
+ * response_release() frees the body; the response may then be filled again.
+ */
+void response_json(struct response *res, int status, const struct cJSON *item);
+void response_error(struct response *res, int status, const char *msg);
+void response_text(struct response *res, int status, const char *type, const char *text);
+void response_release(struct response *res);
+
+/* The reason phrase of a status code ("Not Found"), "Unknown" for codes not used here. */
+const char *http_reason(int status);
+
+#endif

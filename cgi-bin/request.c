@@ -1,0 +1,395 @@
+/* request.c - one place that decides whether a request is acceptable, and what it asks for. */
+#include "request.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "utf8.h"
+
+enum body_kind { BODY_JSON, BODY_FORM };
+
+const char *language_name(enum language lang)
+{
+	return lang == LANG_JAVASCRIPT ? "javascript" : "python";
+}
+
+static int method_listed(const char *method, const char *methods)
+{
+	size_t n = strlen(method);
+	const char *p = methods;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		if (len == n && !strncmp(p, method, n))
+			return 1;
+		p += len;
+		while (*p == ',' || *p == ' ')
+			p++;
+	}
+	return 0;
+}
+
+int request_route(const struct request *req, const char *path, const char *methods,
+		  size_t max_body, char *err, size_t errlen)
+{
+	if (strcmp(req->path, path)) {
+		snprintf(err, errlen, "not found");
+		return 404;
+	}
+	if (!method_listed(req->method, methods)) {
+		snprintf(err, errlen, "method not allowed: use %s", methods);
+		return 405;
+	}
+	if (strcmp(req->method, "POST"))
+		return 0;
+	if (req->content_length < 0) {
+		snprintf(err, errlen, "length required: send a Content-Length header");
+		return 411;
+	}
+	if ((unsigned long long)req->content_length > max_body) {
+		snprintf(err, errlen, "request body too large: the limit is %zu bytes", max_body);
+		return 413;
+	}
+	if (!req->body || req->body_len != (size_t)req->content_length) {
+		snprintf(err, errlen, "request body shorter than its Content-Length");
+		return 400;
+	}
+	return 0;
+}
+
+/* Media type of a Content-Type header: JSON or a form post, in UTF-8. Returns 0 or 415. */
+static int body_kind(const char *content_type, enum body_kind *kind, char *err, size_t errlen)
+{
+	const char *p = content_type, *semi;
+	size_t len;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	semi = strchr(p, ';');
+	len = semi ? (size_t)(semi - p) : strlen(p);
+	while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	if (len == 16 && !strncasecmp(p, "application/json", len))
+		*kind = BODY_JSON;
+	else if (len == 33 && !strncasecmp(p, "application/x-www-form-urlencoded", len))
+		*kind = BODY_FORM;
+	else
+		goto unsupported;
+	while (semi) {
+		const char *param = semi + 1, *eq;
+		size_t plen;
+
+		while (*param == ' ' || *param == '\t')
+			param++;
+		semi = strchr(param, ';');
+		plen = semi ? (size_t)(semi - param) : strlen(param);
+		eq = memchr(param, '=', plen);
+		if (eq && (size_t)(eq - param) == 7 && !strncasecmp(param, "charset", 7)) {
+			const char *v = eq + 1;
+			size_t vlen = plen - 8;
+
+			while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+				vlen--;
+			if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+				v++;
+				vlen -= 2;
+			}
+			if (!(vlen == 5 && !strncasecmp(v, "utf-8", 5))) {
+				snprintf(err, errlen, "unsupported charset: send UTF-8");
+				return 415;
+			}
+		}
+	}
+	return 0;
+unsupported:
+	snprintf(err, errlen,
+		 "unsupported content type: send application/json or application/x-www-form-urlencoded");
+	return 415;
+}
+
+/* What cJSON lets through but JSON forbids or we can't hold: raw control characters in strings,
+ * and \u0000. Input is known to be valid UTF-8 without NUL. Returns NULL or the problem. */
+static const char *json_scan(const char *s, size_t n)
+{
+	int in_string = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!in_string) {
+			in_string = c == '"';
+		} else if (c == '"') {
+			in_string = 0;
+		} else if (c < 0x20) {
+			return "invalid JSON: control character in a string";
+		} else if (c == '\\') {
+			if (n - i >= 6 && !memcmp(s + i + 1, "u0000", 5))
+				return "code must not contain NUL characters";
+			i++;
+		}
+	}
+	return NULL;
+}
+
+/* Checks a decoded value and takes a copy; returns 0 or 400. */
+static int take_string(const char *name, const char *s, size_t n, char **out, size_t *out_len,
+		       char *err, size_t errlen)
+{
+	if (memchr(s, '\0', n)) {
+		snprintf(err, errlen, "%s must not contain NUL characters", name);
+		return 400;
+	}
+	if (!utf8_valid(s, n)) {
+		snprintf(err, errlen, "%s is not valid UTF-8", name);
+		return 400;
+	}
+	*out = malloc(n + 1);
+	if (!*out) {
+		snprintf(err, errlen, "out of memory");
+		return 500;
+	}
+	memcpy(*out, s, n);
+	(*out)[n] = '\0';
+	*out_len = n;
+	return 0;
+}
+
+struct fields {
+	char *language, *code;
+	size_t language_len, code_len;
+};
+
+static int parse_json(const struct request *req, struct fields *f, char *err, size_t errlen)
+{
+	const char *why, *end = NULL;
+	cJSON *root = NULL, *item, *other;
+	int ret = 400;
+
+	if (memchr(req->body, '\0', req->body_len)) {
+		snprintf(err, errlen, "invalid JSON: NUL byte in the body");
+		goto out;
+	}
+	if (!utf8_valid(req->body, req->body_len)) {
+		snprintf(err, errlen, "request body is not valid UTF-8");
+		goto out;
+	}
+	why = json_scan(req->body, req->body_len);
+	if (why) {
+		snprintf(err, errlen, "%s", why);
+		goto out;
+	}
+	root = cJSON_ParseWithLengthOpts(req->body, req->body_len + 1, &end, 1);
+	if (!root) {
+		snprintf(err, errlen, "invalid JSON");
+		goto out;
+	}
+	if (!cJSON_IsObject(root)) {
+		snprintf(err, errlen, "request body must be a JSON object");
+		goto out;
+	}
+	cJSON_ArrayForEach(item, root) {
+		char **dst;
+		size_t *dst_len;
+
+		for (other = root->child; other != item; other = other->next)
+			if (!strcmp(other->string, item->string))
+				break;
+		if (other != item) {
+			snprintf(err, errlen, "duplicate field \"%.64s\"", item->string);
+			goto out;
+		}
+		if (!strcmp(item->string, "language")) {
+			dst = &f->language;
+			dst_len = &f->language_len;
+		} else if (!strcmp(item->string, "code")) {
+			dst = &f->code;
+			dst_len = &f->code_len;
+		} else {
+			if (strlen(item->string) <= 64)
+				snprintf(err, errlen, "unknown field \"%s\"", item->string);
+			else
+				snprintf(err, errlen, "unknown field");
+			goto out;
+		}
+		if (!cJSON_IsString(item)) {
+			snprintf(err, errlen, "field \"%s\" must be a string", item->string);
+			goto out;
+		}
+		ret = take_string(item->string, item->valuestring, strlen(item->valuestring), dst,
+				  dst_len, err, errlen);
+		if (ret)
+			goto out;
+		ret = 400;
+	}
+	ret = 0;
+out:
+	cJSON_Delete(root);
+	return ret;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decodes one application/x-www-form-urlencoded token in place; returns its length or -1. */
+static long form_decode(char *s, size_t n)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '+') {
+			s[o++] = ' ';
+		} else if (s[i] == '%') {
+			int hi, lo;
+
+			if (n - i < 3 || (hi = hexval((unsigned char)s[i + 1])) < 0 ||
+			    (lo = hexval((unsigned char)s[i + 2])) < 0)
+				return -1;
+			s[o++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else {
+			s[o++] = s[i];
+		}
+	}
+	return (long)o;
+}
+
+/* Browsers send a textarea's line breaks as CRLF; the program should see LF. */
+static void crlf_to_lf(char *s, size_t *n)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < *n; i++)
+		if (!(s[i] == '\r' && i + 1 < *n && s[i + 1] == '\n'))
+			s[o++] = s[i];
+	s[o] = '\0';
+	*n = o;
+}
+
+static int parse_form(const struct request *req, struct fields *f, char *err, size_t errlen)
+{
+	char *copy, *p, *end;
+	int ret = 400;
+
+	copy = malloc(req->body_len + 1);
+	if (!copy) {
+		snprintf(err, errlen, "out of memory");
+		return 500;
+	}
+	memcpy(copy, req->body, req->body_len + 1);
+	end = copy + req->body_len;
+	for (p = copy; p < end;) {
+		char *amp = memchr(p, '&', (size_t)(end - p)), *eq;
+		size_t len = amp ? (size_t)(amp - p) : (size_t)(end - p);
+		long klen, vlen;
+		char **dst = NULL;
+		size_t *dst_len = NULL;
+
+		eq = memchr(p, '=', len);
+		if (len == 0)
+			goto next;
+		klen = form_decode(p, eq ? (size_t)(eq - p) : len);
+		vlen = eq ? form_decode(eq + 1, len - (size_t)(eq + 1 - p)) : 0;
+		if (klen < 0 || vlen < 0) {
+			snprintf(err, errlen, "malformed form body: bad %% escape");
+			goto out;
+		}
+		if (klen == 8 && !memcmp(p, "language", 8)) {
+			dst = &f->language;
+			dst_len = &f->language_len;
+		} else if (klen == 4 && !memcmp(p, "code", 4)) {
+			dst = &f->code;
+			dst_len = &f->code_len;
+		}
+		if (!dst)
+			goto next; /* other form controls, such as a submit button */
+		if (*dst) {
+			snprintf(err, errlen, "duplicate field \"%s\"", dst == &f->code ? "code" : "language");
+			goto out;
+		}
+		ret = take_string(dst == &f->code ? "code" : "language", eq ? eq + 1 : "", (size_t)vlen,
+				  dst, dst_len, err, errlen);
+		if (ret)
+			goto out;
+		ret = 400;
+next:
+		p += len + 1;
+	}
+	if (f->code)
+		crlf_to_lf(f->code, &f->code_len);
+	ret = 0;
+out:
+	free(copy);
+	return ret;
+}
+
+int request_parse_run(const struct request *req, int max_code_chars, struct run_request *rr,
+		      char *err, size_t errlen)
+{
+	struct fields f = { NULL, NULL, 0, 0 };
+	enum body_kind kind;
+	int ret;
+
+	memset(rr, 0, sizeof(*rr));
+	ret = body_kind(req->content_type, &kind, err, errlen);
+	if (ret)
+		goto out;
+	if (!req->body) {
+		snprintf(err, errlen, "missing request body");
+		ret = 400;
+		goto out;
+	}
+	ret = kind == BODY_JSON ? parse_json(req, &f, err, errlen) : parse_form(req, &f, err, errlen);
+	if (ret)
+		goto out;
+	ret = 400;
+	if (!f.language) {
+		snprintf(err, errlen, "missing field \"language\"");
+		goto out;
+	}
+	if (!strcmp(f.language, "python")) {
+		rr->language = LANG_PYTHON;
+	} else if (!strcmp(f.language, "javascript")) {
+		rr->language = LANG_JAVASCRIPT;
+	} else {
+		snprintf(err, errlen, "unsupported language: use \"python\" or \"javascript\"");
+		goto out;
+	}
+	if (!f.code) {
+		snprintf(err, errlen, "missing field \"code\"");
+		goto out;
+	}
+	if (f.code_len == 0) {
+		snprintf(err, errlen, "code must not be empty");
+		goto out;
+	}
+	if (utf8_count(f.code, f.code_len) > (size_t)max_code_chars) {
+		snprintf(err, errlen, "Code too long. Maximum allowed length is %d characters.",
+			 max_code_chars);
+		goto out;
+	}
+	rr->code = f.code;
+	rr->code_len = f.code_len;
+	f.code = NULL;
+	ret = 0;
+out:
+	free(f.language);
+	free(f.code);
+	return ret;
+}
+
+void run_request_release(struct run_request *rr)
+{
+	free(rr->code);
+	rr->code = NULL;
+	rr->code_len = 0;
+}

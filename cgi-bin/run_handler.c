@@ -1,0 +1,94 @@
+/* run_handler.c - POST /run: validation, one sandbox run, the history entry and the JSON answer. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "front.h"
+#include "handlers.h"
+#include "history_store.h"
+#include "log.h"
+#include "request.h"
+#include "sandbox.h"
+
+/* The answer to a run; history keeps the same fields plus language, code and time. */
+static cJSON *result_json(const struct run_result *r)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o || !cJSON_AddStringToObject(o, "output", r->output) ||
+	    !cJSON_AddStringToObject(o, "error", r->error) ||
+	    !cJSON_AddNumberToObject(o, "exit_code", r->exit_code) ||
+	    !cJSON_AddStringToObject(o, "status", run_status_name(r->status)) ||
+	    !cJSON_AddNumberToObject(o, "duration_ms", (double)r->duration_ms) ||
+	    !cJSON_AddBoolToObject(o, "truncated", r->truncated)) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+static cJSON *history_entry(const struct run_request *rr, const struct run_result *r)
+{
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	cJSON *o = cJSON_CreateObject();
+
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	if (!o || !cJSON_AddStringToObject(o, "language", language_name(rr->language)) ||
+	    !cJSON_AddStringToObject(o, "code", rr->code) ||
+	    !cJSON_AddStringToObject(o, "output", r->output) ||
+	    !cJSON_AddStringToObject(o, "error", r->error) ||
+	    !cJSON_AddNumberToObject(o, "exit_code", r->exit_code) ||
+	    !cJSON_AddStringToObject(o, "status", run_status_name(r->status)) ||
+	    !cJSON_AddNumberToObject(o, "duration_ms", (double)r->duration_ms) ||
+	    !cJSON_AddStringToObject(o, "time", when)) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+void run_handle(const struct config *cfg, const struct request *req, struct response *res)
+{
+	struct run_request rr = RUN_REQUEST_INIT;
+	struct run_result result = RUN_RESULT_INIT;
+	cJSON *answer = NULL, *entry;
+	char err[256];
+	int status;
+
+	status = request_route(req, "/run", "POST", cfg->max_body, err, sizeof(err));
+	if (!status)
+		status = request_parse_run(req, cfg->max_code_chars, &rr, err, sizeof(err));
+	if (status) {
+		response_error(res, status, err);
+		res->allow = status == 405 ? "POST" : NULL;
+		goto out;
+	}
+	if (sandbox_run(cfg, rr.language, rr.code, rr.code_len, &front_stop, &result, err,
+			sizeof(err))) {
+		log_msg("run from %s (%s): not run: %s", req->remote_addr, language_name(rr.language),
+			err);
+		response_error(res, 503, err);
+		goto out;
+	}
+	log_msg("run from %s (%s): %s, exit %d, %ld ms, %zu+%zu bytes of output", req->remote_addr,
+		language_name(rr.language), run_status_name(result.status), result.exit_code,
+		result.duration_ms, strlen(result.output), strlen(result.error));
+	entry = history_entry(&rr, &result);
+	if (!entry || history_append(cfg->history_path, cfg->history_size, cfg->history_lock_ms, entry,
+				     err, sizeof(err)))
+		log_msg("history not updated: %s", entry ? err : "out of memory");
+	answer = result_json(&result);
+	if (answer)
+		response_json(res, 200, answer);
+	else
+		response_error(res, 500, "out of memory");
+out:
+	cJSON_Delete(answer);
+	run_result_release(&result);
+	run_request_release(&rr);
+}
