@@ -27,6 +27,7 @@ struct key {
 static const struct key keys[] = {
 	STR(bind, K_STR),
 	INT(port, 1, 65535),
+	INT(workers, 1, 256),
 	STR(docker, K_PATH),
 	STR(python_image, K_IMAGE),
 	STR(javascript_image, K_IMAGE),
@@ -51,6 +52,7 @@ void config_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	strcpy(cfg->bind, "127.0.0.1");
 	cfg->port = 5000;
+	cfg->workers = 4;
 	strcpy(cfg->docker, "/usr/bin/docker");
 	strcpy(cfg->python_image, "sce-python:3.11");
 	strcpy(cfg->javascript_image, "sce-node:18");
@@ -97,6 +99,23 @@ static int cpus_ok(const char *s)
 	return !errno && end != s && !*end && v >= 0.01 && v <= 1024 && isdigit((unsigned char)*s);
 }
 
+/* Resolves "." and ".." in the directory part of path, when that directory exists. */
+static void tidy_path(char *path, size_t size)
+{
+	char *slash = strrchr(path, '/'), *real;
+
+	if (!slash || slash == path)
+		return;
+	*slash = '\0';
+	real = realpath(path, NULL);
+	*slash = '/';
+	if (real && strlen(real) + strlen(slash) < size) {
+		memmove(path + strlen(real), slash, strlen(slash) + 1);
+		memcpy(path, real, strlen(real));
+	}
+	free(real);
+}
+
 /* Applies one value; returns NULL or what is wrong with it. */
 static const char *set_value(struct config *cfg, const struct key *k, const char *val, const char *dir)
 {
@@ -126,6 +145,7 @@ static const char *set_value(struct config *cfg, const struct key *k, const char
 		} else if ((size_t)snprintf(field, k->size, "%s/%s", dir, val) >= k->size) {
 			return "too long";
 		}
+		tidy_path(field, k->size);
 		return NULL;
 	case K_IMAGE:
 		if (!image_name_ok(val))

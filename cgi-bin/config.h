@@ -8,6 +8,7 @@
 struct config {
 	char bind[64];                 /* address the web server listens on (used by scripts) */
 	int port;                      /* port the web server listens on (used by scripts) */
+	int workers;                   /* run.fcgi processes: simultaneous runs (used by scripts) */
 	char docker[PATH_MAX];         /* absolute path of the docker CLI */
 	char python_image[256];        /* image for language "python" */
 	char javascript_image[256];    /* image for language "javascript" */

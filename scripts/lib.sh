@@ -1,0 +1,72 @@
+# scripts/lib.sh - shell functions shared by the scripts (sourced, not run).
+
+SCE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SCE_CONFIG=${SCE_CONFIG:-$SCE_ROOT/conf/sce.conf}
+DOCKER=${DOCKER:-/usr/bin/docker}
+SCE_LABEL=org.safe-code-executor.instance
+
+# Debian packages the project needs to build, test and run.
+SCE_PACKAGES="gcc make libc6-dev libfcgi-dev libfcgi-bin libcjson-dev libcmocka-dev lighttpd
+docker.io debootstrap python3-pytest python3-requests curl procps"
+
+die() { echo "error: $*" >&2; exit 1; }
+
+# The last value of key in the config file (the programs check the file; this only reads it).
+conf_value() {
+    sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\\([^#]*[^#[:space:]]\\).*/\\1/p" \
+        "${2:-$SCE_CONFIG}" | tail -n 1
+}
+
+# Installs the Debian packages of $SCE_PACKAGES that are missing.
+install_missing() {
+    local missing=() p
+    for p in $SCE_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}): run as root to install them"
+    echo "installing: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get -q update >/dev/null ||
+        die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends "${missing[@]}" \
+        >/dev/null || die "apt-get install ${missing[*]} failed"
+}
+
+# Starts dockerd when no engine answers; sets SCE_STARTED_DOCKERD to its pid when it did.
+SCE_STARTED_DOCKERD=
+docker_up() {
+    "$DOCKER" info >/dev/null 2>&1 && return 0
+    [ "$(id -u)" -eq 0 ] || die "the Docker engine is not running and only root can start it"
+    local log=/var/log/sce-dockerd.log i
+    echo "starting dockerd (log: $log)"
+    setsid dockerd >>"$log" 2>&1 </dev/null &
+    SCE_STARTED_DOCKERD=$!
+    for i in $(seq 1 120); do
+        "$DOCKER" info >/dev/null 2>&1 && return 0
+        kill -0 "$SCE_STARTED_DOCKERD" 2>/dev/null || { tail -n 20 "$log" >&2; die "dockerd exited"; }
+        sleep 0.5
+    done
+    die "dockerd did not answer within 60 s (log: $log)"
+}
+
+# Stops dockerd if docker_up started it.
+docker_down() {
+    [ -n "$SCE_STARTED_DOCKERD" ] || return 0
+    kill -TERM "$SCE_STARTED_DOCKERD" 2>/dev/null || return 0
+    local i
+    for i in $(seq 1 60); do
+        kill -0 "$SCE_STARTED_DOCKERD" 2>/dev/null || break
+        sleep 0.5
+    done
+    SCE_STARTED_DOCKERD=
+}
+
+# Removes the containers of an instance (left behind by a crash, or by a run being killed).
+sweep_containers() {
+    local ids
+    ids=$("$DOCKER" ps -aq --filter "label=$SCE_LABEL=$1" 2>/dev/null) || return 0
+    [ -z "$ids" ] && return 0
+    echo "removing $(echo "$ids" | wc -l) leftover container(s) of instance $1"
+    # shellcheck disable=SC2086
+    "$DOCKER" rm -f $ids >/dev/null 2>&1 || true
+}
