@@ -1,0 +1,156 @@
+"""The whole stack for the HTTP suite: lighttpd + the FastCGI programs + dockerd + the real
+images, started by scripts/serve.sh on a free loopback port with a config of its own, so the
+suite can run beside `make run`."""
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = "/usr/bin/docker"
+LABEL = "org.safe-code-executor.instance"
+CANARY = "sce-canary-" + secrets.token_hex(8)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, base, instance, workdir, history_path, log_path):
+        self.base = base
+        self.instance = instance
+        self.workdir = workdir
+        self.history_path = history_path
+        self.log_path = log_path
+        self.port = int(base.rsplit(":", 1)[1])
+
+    def url(self, path):
+        return self.base + path
+
+    def run(self, language, code, timeout=60):
+        """POST /run as JSON; returns (status, parsed JSON)."""
+        r = requests.post(self.url("/run"), json={"language": language, "code": code},
+                          timeout=timeout)
+        return r.status_code, r.json()
+
+    def post(self, body, content_type="application/json", **kw):
+        headers = {"Content-Type": content_type} if content_type else {}
+        headers.update(kw.pop("headers", {}))
+        return requests.post(self.url("/run"), data=body, headers=headers, timeout=60, **kw)
+
+    def history(self):
+        r = requests.get(self.url("/history"), timeout=30)
+        assert r.status_code == 200
+        return r.json()
+
+    def containers(self):
+        out = subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label={LABEL}={self.instance}"],
+                             check=True, capture_output=True, text=True).stdout
+        return out.split()
+
+    def docker_clients(self):
+        """docker CLI processes working for this instance (run, rm, inspect)."""
+        out = subprocess.run(["pgrep", "-af", f"sce-{self.instance}-"], capture_output=True,
+                             text=True).stdout
+        return [line for line in out.splitlines() if "docker" in line]
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+
+def raw_http(port, data, read_timeout=30):
+    """Sends bytes on a fresh connection and returns (status, headers, body) of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                b = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, v in
+               (line.split(":", 1) for line in lines[1:] if ":" in line)}
+    return status, headers, body
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("stack")
+    port = free_port()
+    instance = "test" + secrets.token_hex(4)
+    history_path = workdir / "state" / "history.json"
+    config = workdir / "sce.conf"
+    config.write_text((ROOT / "conf" / "sce.conf").read_text() +
+                      f"\n# test overrides\nport = {port}\ninstance = {instance}\n"
+                      f"history_path = {history_path}\n")
+    log_path = workdir / "serve.log"
+    env = dict(os.environ, SCE_CONFIG=str(config), SCE_TEST_CANARY=CANARY)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(ROOT / "scripts" / "serve.sh")], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(base + "/", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the stack did not start:\n" + log_path.read_text())
+        time.sleep(0.2)
+    s = Stack(base, instance, workdir, history_path, log_path)
+    yield s
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("serve.sh did not stop on SIGTERM")
+    leftover = s.containers()
+    assert leftover == [], f"containers left after the stack stopped: {leftover}"
+
+
+@pytest.fixture
+def clean(stack):
+    """After the test: no container, no docker client of ours, no temp file beside history."""
+    yield stack
+    assert stack.containers() == [], "a container outlived its request"
+    assert stack.docker_clients() == [], "a docker client outlived its request"
+    state = stack.history_path.parent
+    if state.exists():
+        temps = [p.name for p in state.iterdir() if ".tmp" in p.name]
+        assert temps == [], f"temp files left: {temps}"
+
+
+def assert_json_error(r, status, message=None):
+    assert r.status_code == status, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    body = r.json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"], str) and body["error"]
+    if message is not None:
+        assert body["error"] == message
+    return body["error"]
+
+
+def history_snapshot(stack):
+    return json.dumps(stack.history(), sort_keys=True)

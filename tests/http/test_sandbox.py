@@ -1,0 +1,103 @@
+"""What the sandbox returns for awkward programs: output caps, floods, bytes that are not text,
+exit codes, and that nothing is left behind."""
+import json
+
+import pytest
+
+
+def test_stdout_flood_is_truncated(stack, clean):
+    status, body = stack.run("python", "import sys\nfor i in range(200000): print(i)")
+    assert status == 200
+    assert body["status"] == "ok" and body["exit_code"] == 0
+    assert body["truncated"] is True
+    assert len(body["output"].encode()) == 65536
+    assert body["output"].startswith("0\n1\n2\n")
+
+
+def test_both_streams_flood_without_deadlock(stack, clean):
+    code = ("import sys\n"
+            "sys.stderr.write('e' * 1000000)\n"      # a large stderr write before any stdout
+            "sys.stdout.write('o' * 1000000)\n")
+    status, body = stack.run("python", code)
+    assert status == 200 and body["status"] == "ok"
+    assert body["truncated"] is True
+    assert body["output"] == "o" * 65536
+    assert body["error"] == "e" * 65536
+
+
+def test_javascript_flood_without_newlines(stack, clean):
+    status, body = stack.run("javascript", "process.stdout.write('x'.repeat(5000000))")
+    assert status == 200 and body["status"] == "ok"
+    assert body["truncated"] is True and body["output"] == "x" * 65536
+
+
+def test_invalid_utf8_and_nul_are_replaced(stack, clean):
+    code = ("import sys\n"
+            "sys.stdout.buffer.write(b'a\\xff\\x00b\\xc3(\\xe2\\x82c')\n"
+            "sys.stderr.buffer.write(b'\\xed\\xa0\\x80z')\n")
+    status, body = stack.run("python", code)
+    assert status == 200
+    assert body["output"] == "a\ufffd\ufffdb\ufffd(\ufffd\ufffdc"
+    assert body["error"] == "\ufffd\ufffd\ufffdz"
+
+
+def test_text_that_looks_like_json_html_or_headers_stays_text(stack, clean):
+    text = '"}\n{"exit_code":0}<script>alert(1)</script>\r\nStatus: 302\r\n\x1b[31mred'
+    status, body = stack.run("python", f"import sys; sys.stdout.write({text!r})")
+    assert status == 200
+    assert body["output"] == text
+    assert body["exit_code"] == 0
+
+
+def test_truncation_does_not_split_a_character(stack, clean):
+    status, body = stack.run("python", "print('a' + '\u00e9' * 40000)")
+    assert body["truncated"] is True
+    assert "\ufffd" not in body["output"]
+    assert len(body["output"].encode()) in (65535, 65536)
+
+
+@pytest.mark.parametrize("code,expected", [
+    ("import sys; sys.exit(3)", 3),
+    ("import sys; sys.exit(125)", 125),
+    ("import sys; sys.exit(126)", 126),
+    ("import sys; sys.exit(127)", 127),
+    ("import sys; sys.exit(137)", 137),
+    ("raise SystemExit(0)", 0),
+])
+def test_exit_codes_are_the_programs_own(stack, clean, code, expected):
+    status, body = stack.run("python", code)
+    assert status == 200
+    assert body["exit_code"] == expected
+    assert body["status"] == ("ok" if expected == 0 else "error")
+    assert body["error"] == ""
+
+
+def test_sigkill_to_itself_is_not_a_memory_limit(stack, clean):
+    status, body = stack.run("python", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    assert status == 200
+    assert body["exit_code"] == 137 and body["status"] == "error" and body["error"] == ""
+
+
+def test_javascript_heap_bomb(stack, clean):
+    status, body = stack.run("javascript", "const a = []; while (true) a.push('x'.repeat(1e6) + a.length);")
+    assert status == 200
+    assert body["exit_code"] != 0 and body["status"] in ("memory_limit", "error")
+
+
+def test_input_gets_eof(stack, clean):
+    status, body = stack.run("python", "try:\n    input()\nexcept EOFError:\n    print('eof')")
+    assert body["output"] == "eof\n"
+
+
+def test_stderr_before_the_timeout_is_kept(stack, clean):
+    status, body = stack.run("javascript",
+                             "console.error('warming up'); setInterval(() => {}, 1000)")
+    assert body["status"] == "timeout" and body["exit_code"] == -2
+    assert body["error"] == "warming up\nExecution timed out after 10 seconds."
+
+
+def test_environment_and_user(stack, clean):
+    status, body = stack.run("python", "import os; print(os.getuid(), sorted(os.environ))")
+    uid, env = body["output"].split(" ", 1)
+    assert uid == "65534"
+    assert "SCE_CONFIG" not in env and "SCE_TEST_CANARY" not in env
