@@ -11,7 +11,7 @@
 #define SCE_DEFAULT_CONFIG "/etc/safe-code-executor/sce.conf"
 #endif
 
-enum kind { K_STR, K_PATH, K_IMAGE, K_INT, K_SIZE, K_CPUS };
+enum kind { K_STR, K_PATH, K_ABS, K_IMAGE, K_INT, K_SIZE, K_CPUS };
 
 struct key {
 	const char *name;
@@ -28,7 +28,7 @@ static const struct key keys[] = {
 	STR(bind, K_STR),
 	INT(port, 1, 65535),
 	INT(workers, 1, 256),
-	STR(docker, K_PATH),
+	STR(docker, K_ABS),
 	STR(python_image, K_IMAGE),
 	STR(javascript_image, K_IMAGE),
 	STR(instance, K_IMAGE),
@@ -151,6 +151,10 @@ static const char *set_value(struct config *cfg, const struct key *k, const char
 		if (!image_name_ok(val))
 			return "may hold only letters, digits and ._:/@- and must not start with '-'";
 		/* fall through */
+	case K_ABS:
+		if (k->kind == K_ABS && *val != '/')
+			return "must be an absolute path";
+		/* fall through */
 	case K_STR:
 		if (strlen(val) >= k->size)
 			return "too long";
@@ -240,10 +244,6 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	}
 	if (ferror(f)) {
 		snprintf(err, errlen, "%s: read error", path);
-		goto out;
-	}
-	if (cfg->docker[0] != '/') {
-		snprintf(err, errlen, "%s: docker must be an absolute path", path);
 		goto out;
 	}
 	ret = 0;

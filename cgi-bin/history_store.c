@@ -108,14 +108,15 @@ static int lock_history(const char *path, int lock_ms, char *err, size_t errlen)
 
 static void set_aside(const char *path, const char *why)
 {
+	static unsigned seq;
 	char aside[PATH_MAX];
 	time_t now = time(NULL);
 	struct tm tm;
 
 	gmtime_r(&now, &tm);
-	if ((size_t)snprintf(aside, sizeof(aside), "%s.corrupt-%04d%02d%02d%02d%02d%02d-%ld", path,
-			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			     tm.tm_sec, (long)getpid()) >= sizeof(aside) ||
+	if ((size_t)snprintf(aside, sizeof(aside), "%s.corrupt-%04d%02d%02d%02d%02d%02d-%ld-%u",
+			     path, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			     tm.tm_min, tm.tm_sec, (long)getpid(), seq++) >= sizeof(aside) ||
 	    rename(path, aside)) {
 		log_msg("history %s: %s; could not set it aside: %s", path, why, strerror(errno));
 		return;

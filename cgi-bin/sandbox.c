@@ -183,7 +183,8 @@ int sandbox_run(const struct config *cfg, enum language lang, const char *code, 
 		/* Killing the client would leave the container running: remove the container, let the
 		 * client pass on what the program printed, then make sure the client is gone. */
 		container_remove(cfg, name);
-		child_pump(&c, mono_ms() + 2000, 0, NULL);
+		if (child_pump(&c, mono_ms() + 2000, 0, NULL) != PUMP_EOF)
+			child_kill(&c);
 		timed_out = end == PUMP_DEADLINE && started;
 	}
 	if (child_wait(&c, mono_ms() + 5000))

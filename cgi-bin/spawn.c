@@ -104,7 +104,7 @@ out:
 	return ret;
 }
 
-/* Reads what is there; returns 0, or -1 on a read error (treated like EOF). */
+/* Reads what is there; EOF or a read error closes the pipe. */
 static void drain(int *fd, struct capture *cap)
 {
 	char chunk[16384];
@@ -232,6 +232,7 @@ void child_kill(struct child *c)
 {
 	if (c->pid <= 0)
 		return;
+	kill(-c->pid, SIGKILL); /* its process group: whatever it started goes too */
 	kill(c->pid, SIGKILL);
 	while (waitpid(c->pid, &c->status, 0) < 0 && errno == EINTR)
 		;

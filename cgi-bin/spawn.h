@@ -51,7 +51,7 @@ enum pump_end { PUMP_EOF, PUMP_OUTPUT, PUMP_DEADLINE, PUMP_STOPPED, PUMP_ERROR }
  * *stop becomes non-zero (PUMP_STOPPED), or poll fails (PUMP_ERROR).
  *
  * child_wait() reaps the child; returns 0 with c->status, or -1 when it is still running at
- * deadline_ms. child_kill() sends SIGKILL to the child and reaps it.
+ * deadline_ms. child_kill() sends SIGKILL to the child's process group and reaps the child.
  *
  * child_release() closes the pipes, kills and reaps a child still running, frees the captures.
  */

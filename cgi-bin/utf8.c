@@ -72,7 +72,7 @@ size_t utf8_trim_partial(const char *s, size_t n)
 
 		if ((c & 0xC0) == 0x80)
 			continue; /* a continuation byte: the lead byte is further back */
-		need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 1;
+		need = c > 0xF4 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 1;
 		return back < need ? n - back : n;
 	}
 	return n;

@@ -1,0 +1,238 @@
+/* test_history.c - history.json: newest first, trimming, recovery, and hostile files in its place. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "history_store.h"
+#include "spawn.h"
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(dir, "/tmp/sce-test-history.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/history.json", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static cJSON *entry(int i)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "n", i);
+	return o;
+}
+
+static int count_files(const char *part)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	while ((e = readdir(d)))
+		if (strstr(e->d_name, part))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void write_file(const char *text)
+{
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_missing_is_empty(void **state)
+{
+	char err[256];
+	cJSON *arr;
+
+	(void)state;
+	arr = history_read_new(path, err, sizeof(err));
+	assert_non_null(arr);
+	assert_int_equal(cJSON_GetArraySize(arr), 0);
+	cJSON_Delete(arr);
+}
+
+static void test_newest_first_and_trimmed(void **state)
+{
+	char err[256];
+	cJSON *arr;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 13; i++)
+		assert_int_equal(history_append(path, 10, 1000, entry(i), err, sizeof(err)), 0);
+	arr = history_read_new(path, err, sizeof(err));
+	assert_int_equal(cJSON_GetArraySize(arr), 10);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(cJSON_GetArrayItem(arr, i)->child->valueint, 12 - i);
+	cJSON_Delete(arr);
+	assert_int_equal(count_files(".tmp"), 0);
+	assert_int_equal(count_files(".lock"), 1);
+}
+
+static void test_corrupt_file_is_set_aside(void **state)
+{
+	char err[256];
+	cJSON *arr;
+
+	(void)state;
+	write_file("[{\"n\":1},");
+	assert_null(history_read_new(path, err, sizeof(err)));
+	assert_string_equal(err, "history is not a JSON array");
+	assert_int_equal(history_append(path, 10, 1000, entry(7), err, sizeof(err)), 0);
+	arr = history_read_new(path, err, sizeof(err));
+	assert_int_equal(cJSON_GetArraySize(arr), 1);
+	cJSON_Delete(arr);
+	assert_int_equal(count_files(".corrupt-"), 1);
+	write_file("{\"an\":\"object\"}");
+	assert_int_equal(history_append(path, 10, 1000, entry(8), err, sizeof(err)), 0);
+	assert_int_equal(count_files(".corrupt-"), 2);
+}
+
+/* A symlink planted in place of history.json is never followed: its target stays untouched. */
+static void test_symlink_is_not_followed(void **state)
+{
+	char target[160], err[256], buf[64] = "";
+	FILE *f;
+	struct stat st;
+
+	(void)state;
+	snprintf(target, sizeof(target), "%s/target", dir);
+	f = fopen(target, "w");
+	fputs("secret", f);
+	fclose(f);
+	unlink(path);
+	assert_int_equal(symlink(target, path), 0);
+	assert_null(history_read_new(path, err, sizeof(err)));
+	assert_int_equal(history_append(path, 10, 1000, entry(1), err, sizeof(err)), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	f = fopen(target, "r");
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "secret");
+}
+
+/* A FIFO in place of history.json does not block a reader or a writer. */
+static void test_fifo_does_not_block(void **state)
+{
+	char err[256];
+	int64_t start = mono_ms();
+
+	(void)state;
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_null(history_read_new(path, err, sizeof(err)));
+	assert_string_equal(err, "history is not a regular file");
+	assert_int_equal(history_append(path, 10, 1000, entry(1), err, sizeof(err)), 0);
+	assert_true(mono_ms() - start < 1000);
+}
+
+/* A directory in its place: the write fails cleanly (the run is still answered). */
+static void test_directory_in_place(void **state)
+{
+	char err[256], inner[160];
+	cJSON *arr;
+
+	(void)state;
+	unlink(path);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(inner, sizeof(inner), "%s/keep", path);
+	close(open(inner, O_CREAT | O_WRONLY, 0600));
+	assert_null(history_read_new(path, err, sizeof(err)));
+	/* The directory is set aside (renamed, not emptied), and a new history starts. */
+	assert_int_equal(history_append(path, 10, 1000, entry(5), err, sizeof(err)), 0);
+	arr = history_read_new(path, err, sizeof(err));
+	assert_int_equal(cJSON_GetArraySize(arr), 1);
+	cJSON_Delete(arr);
+}
+
+/* A stuck lock holder makes the append give up after lock_ms, not wait forever. */
+static void test_stuck_lock_times_out(void **state)
+{
+	char lock[160], err[256];
+	int fd;
+	int64_t start;
+
+	(void)state;
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	start = mono_ms();
+	assert_int_equal(history_append(path, 10, 300, entry(1), err, sizeof(err)), -1);
+	assert_string_equal(err, "history lock busy for 300 ms");
+	assert_true(mono_ms() - start >= 300 && mono_ms() - start < 2000);
+	close(fd);
+	assert_int_equal(history_append(path, 10, 300, entry(2), err, sizeof(err)), 0);
+}
+
+/* Many processes appending at once lose nothing. */
+static void test_concurrent_processes(void **state)
+{
+	char err[256];
+	cJSON *arr;
+	int i, status;
+
+	(void)state;
+	unlink(path);
+	for (i = 0; i < 8; i++) {
+		if (fork() == 0) {
+			int k;
+			for (k = 0; k < 5; k++)
+				if (history_append(path, 100, 10000, entry(i * 10 + k), err, sizeof(err)))
+					_exit(1);
+			_exit(0);
+		}
+	}
+	for (i = 0; i < 8; i++) {
+		wait(&status);
+		assert_int_equal(status, 0);
+	}
+	arr = history_read_new(path, err, sizeof(err));
+	assert_int_equal(cJSON_GetArraySize(arr), 40);
+	cJSON_Delete(arr);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_missing_is_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newest_first_and_trimmed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_file_is_set_aside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_is_not_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_does_not_block, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_directory_in_place, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stuck_lock_times_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_processes, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
