@@ -2,6 +2,7 @@
 #   make run     install what is missing, build, serve on http://127.0.0.1:5000 (Ctrl+C stops)
 #   make test    install what is missing, build, run every test (alias: make check)
 #   make images  build the sandbox images when missing
+#   make bench   measure POST /run beside a bare docker run (needs what make test needs)
 #   V=1 shows the commands; SANITIZE=address,undefined builds with sanitizers.
 
 CC ?= cc
@@ -32,7 +33,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 
 .SECONDARY:
 
-.PHONY: all run test check unit unit-san http images deps clean format
+.PHONY: all run test check unit unit-san http images deps bench clean format
 
 all: $(PROGRAMS)
 
@@ -65,6 +66,10 @@ http: all
 
 images:
 	$(Q)scripts/build-images.sh
+
+# Latency of POST /run beside a bare docker run, measured side by side (not a test).
+bench:
+	$(Q)scripts/bench.sh
 
 deps:
 	$(Q)scripts/deps.sh

@@ -99,21 +99,35 @@ static int cpus_ok(const char *s)
 	return !errno && end != s && !*end && v >= 0.01 && v <= 1024 && isdigit((unsigned char)*s);
 }
 
-/* Resolves "." and ".." in the directory part of path, when that directory exists. */
-static void tidy_path(char *path, size_t size)
+/* Removes "." and ".." segments and repeated slashes from an absolute path, in place, without
+ * looking at the file system (the directories need not exist yet). */
+static void tidy_path(char *path)
 {
-	char *slash = strrchr(path, '/'), *real;
+	char *out = path, *in = path;
 
-	if (!slash || slash == path)
-		return;
-	*slash = '\0';
-	real = realpath(path, NULL);
-	*slash = '/';
-	if (real && strlen(real) + strlen(slash) < size) {
-		memmove(path + strlen(real), slash, strlen(slash) + 1);
-		memcpy(path, real, strlen(real));
+	while (*in) {
+		size_t len;
+
+		while (*in == '/')
+			in++;
+		len = strcspn(in, "/");
+		if (len == 0)
+			break;
+		if (len == 1 && in[0] == '.') {
+			/* skip */
+		} else if (len == 2 && in[0] == '.' && in[1] == '.') {
+			while (out > path && *--out != '/')
+				;
+		} else {
+			*out++ = '/';
+			memmove(out, in, len);
+			out += len;
+		}
+		in += len;
 	}
-	free(real);
+	if (out == path)
+		*out++ = '/';
+	*out = '\0';
 }
 
 /* Applies one value; returns NULL or what is wrong with it. */
@@ -145,7 +159,7 @@ static const char *set_value(struct config *cfg, const struct key *k, const char
 		} else if ((size_t)snprintf(field, k->size, "%s/%s", dir, val) >= k->size) {
 			return "too long";
 		}
-		tidy_path(field, k->size);
+		tidy_path(field);
 		return NULL;
 	case K_IMAGE:
 		if (!image_name_ok(val))

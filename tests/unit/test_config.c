@@ -62,6 +62,11 @@ static void test_values(void **state)
 	assert_string_equal(cfg.history_path, expect);
 	assert_int_equal(load("history_path = ../h.json\n", &cfg, err), 0);
 	assert_string_equal(cfg.history_path, "/tmp/h.json");
+	assert_int_equal(load("history_path = ./not/yet/../there//h.json\n", &cfg, err), 0);
+	snprintf(expect, sizeof(expect), "%s/not/there/h.json", dir);
+	assert_string_equal(cfg.history_path, expect);
+	assert_int_equal(load("history_path = /../../a/./b/..\n", &cfg, err), 0);
+	assert_string_equal(cfg.history_path, "/a");
 }
 
 static void expect_error(const char *text, const char *message)
