@@ -104,6 +104,20 @@ static void read_request(const struct source *src, const struct config *cfg, str
 	req->body[req->body_len] = '\0';
 }
 
+/* Under FastCGI, once the request's stdin stream is read to its end, nothing more comes from the
+ * server for this request: the connection turning readable means an abort or a close, i.e. the
+ * client went away. */
+static void watch_client(const struct source *src, struct request *req)
+{
+	char scrap[4096];
+
+	if (!src->rq)
+		return;
+	while (FCGX_GetStr(scrap, sizeof(scrap), src->rq->in) > 0)
+		;
+	req->client_fd = src->rq->ipcFd;
+}
+
 static void write_response(const struct source *src, const struct request *req,
 			   const struct response *res)
 {
@@ -133,6 +147,8 @@ static void serve(const struct source *src, const struct config *cfg, handler_fn
 	struct response res = RESPONSE_INIT;
 
 	read_request(src, cfg, &req);
+	if (!strcmp(req.method, "POST") && req.body)
+		watch_client(src, &req);
 	handle(cfg, &req, &res);
 	if (!res.body)
 		response_error(&res, 500, "internal error");

@@ -15,9 +15,10 @@ struct request {
 	long long content_length; /* -1 when the request carries no Content-Length */
 	char *body;               /* NUL-terminated; NULL when not read (too large, or not a POST) */
 	size_t body_len;
+	int client_fd;            /* readable once the client has gone away; -1 when unknown */
 };
 
-#define REQUEST_INIT { .content_length = -1 }
+#define REQUEST_INIT { .content_length = -1, .client_fd = -1 }
 
 struct response {
 	int status;

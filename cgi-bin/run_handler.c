@@ -11,6 +11,7 @@
 #include "log.h"
 #include "request.h"
 #include "sandbox.h"
+#include "spawn.h"
 
 /* The answer to a run; history keeps the same fields plus language, code and time. */
 static cJSON *result_json(const struct run_result *r)
@@ -56,6 +57,7 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 {
 	struct run_request rr = RUN_REQUEST_INIT;
 	struct run_result result = RUN_RESULT_INIT;
+	struct interrupt intr = { &front_stop, req->client_fd };
 	cJSON *answer = NULL, *entry;
 	char err[256];
 	int status;
@@ -68,7 +70,7 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 		res->allow = status == 405 ? "POST" : NULL;
 		goto out;
 	}
-	if (sandbox_run(cfg, rr.language, rr.code, rr.code_len, &front_stop, &result, err,
+	if (sandbox_run(cfg, rr.language, rr.code, rr.code_len, &intr, &result, err,
 			sizeof(err))) {
 		log_msg("run from %s (%s): not run: %s", req->remote_addr, language_name(rr.language),
 			err);

@@ -150,7 +150,7 @@ static char *join_message(const char *text, const char *msg)
 }
 
 int sandbox_run(const struct config *cfg, enum language lang, const char *code, size_t code_len,
-		const volatile sig_atomic_t *stop, struct run_result *res, char *err, size_t errlen)
+		const struct interrupt *intr, struct run_result *res, char *err, size_t errlen)
 {
 	struct child c = CHILD_INIT;
 	struct docker_argv a;
@@ -173,10 +173,10 @@ int sandbox_run(const struct config *cfg, enum language lang, const char *code, 
 		goto out;
 	}
 	spawned = 1;
-	end = child_pump(&c, mono_ms() + cfg->start_timeout_s * 1000LL, 1, stop);
+	end = child_pump(&c, mono_ms() + cfg->start_timeout_s * 1000LL, 1, intr);
 	if (end == PUMP_OUTPUT) {
 		started = mono_ms();
-		end = child_pump(&c, started + cfg->timeout_s * 1000LL, 0, stop);
+		end = child_pump(&c, started + cfg->timeout_s * 1000LL, 0, intr);
 	}
 	ended = mono_ms();
 	if (end != PUMP_EOF) {
@@ -189,18 +189,17 @@ int sandbox_run(const struct config *cfg, enum language lang, const char *code, 
 	}
 	if (child_wait(&c, mono_ms() + 5000))
 		child_kill(&c);
+	if (end == PUMP_STOPPED || end == PUMP_GONE || end == PUMP_ERROR) {
+		snprintf(err, errlen, "%s", end == PUMP_STOPPED ? "service is shutting down"
+					    : end == PUMP_GONE  ? "client went away"
+								: "sandbox failed while running");
+		goto out;
+	}
 	if (!started) {
 		if (end == PUMP_DEADLINE)
 			snprintf(err, errlen, "sandbox unavailable: the container did not start in time");
-		else if (end == PUMP_STOPPED)
-			snprintf(err, errlen, "service is shutting down");
 		else
 			start_failure(cfg, lang, c.err.buf, err, errlen);
-		goto out;
-	}
-	if (end == PUMP_STOPPED || end == PUMP_ERROR) {
-		snprintf(err, errlen, end == PUMP_STOPPED ? "service is shutting down"
-							  : "sandbox failed while running");
 		goto out;
 	}
 	if (!timed_out) {

@@ -41,15 +41,17 @@ void sandbox_argv(struct docker_argv *a, const struct config *cfg, enum language
 /*
  * sandbox_run() runs code in a new container and removes the container before returning.
  * The program gets cfg->timeout_s seconds from the moment it starts; the container gets
- * cfg->start_timeout_s to start. When *stop becomes non-zero the run is abandoned.
+ * cfg->start_timeout_s to start. The run is abandoned (and the container removed) when intr
+ * says so: the service stopping, or the client gone.
  *
  * Returns 0 when the program ran, whatever its outcome (res filled; release it with
  * run_result_release()), or -1 when the sandbox could not run it (docker missing or failing,
  * image missing, stopped): err then holds a message fit for the client, and the details went
  * to the log.
  */
+struct interrupt;
 int sandbox_run(const struct config *cfg, enum language lang, const char *code, size_t code_len,
-		const volatile sig_atomic_t *stop, struct run_result *res, char *err, size_t errlen);
+		const struct interrupt *intr, struct run_result *res, char *err, size_t errlen);
 void run_result_release(struct run_result *res);
 
 #endif

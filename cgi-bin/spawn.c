@@ -164,10 +164,12 @@ static void feed(struct child *c)
 }
 
 enum pump_end child_pump(struct child *c, int64_t deadline_ms, int until_output,
-			 const volatile sig_atomic_t *stop)
+			 const struct interrupt *intr)
 {
+	int gone_fd = intr ? intr->gone_fd : -1;
+
 	for (;;) {
-		struct pollfd pfd[3];
+		struct pollfd pfd[4];
 		int n = 0, rc, i;
 		int64_t left;
 
@@ -177,7 +179,7 @@ enum pump_end child_pump(struct child *c, int64_t deadline_ms, int until_output,
 			return PUMP_OUTPUT;
 		if (c->out_fd < 0 && c->err_fd < 0)
 			return PUMP_EOF;
-		if (stop && *stop)
+		if (intr && intr->stop && *intr->stop)
 			return PUMP_STOPPED;
 		left = deadline_ms - mono_ms();
 		if (left <= 0)
@@ -188,6 +190,8 @@ enum pump_end child_pump(struct child *c, int64_t deadline_ms, int until_output,
 			pfd[n++] = (struct pollfd){ .fd = c->out_fd, .events = POLLIN };
 		if (c->err_fd >= 0)
 			pfd[n++] = (struct pollfd){ .fd = c->err_fd, .events = POLLIN };
+		if (gone_fd >= 0)
+			pfd[n++] = (struct pollfd){ .fd = gone_fd, .events = POLLIN };
 		rc = poll(pfd, (nfds_t)n, left > 1000 ? 1000 : (int)left);
 		if (rc < 0 && errno == EINTR)
 			continue;
@@ -196,6 +200,8 @@ enum pump_end child_pump(struct child *c, int64_t deadline_ms, int until_output,
 		for (i = 0; i < n; i++) {
 			if (!pfd[i].revents)
 				continue;
+			if (pfd[i].fd == gone_fd)
+				return PUMP_GONE;
 			if (pfd[i].fd == c->in_fd)
 				feed(c);
 			else if (pfd[i].fd == c->out_fd)

@@ -30,14 +30,21 @@ struct child {
 
 #define CHILD_INIT { -1, 0, -1, -1, -1, NULL, 0, { NULL, 0, 0, 0, 0 }, { NULL, 0, 0, 0, 0 } }
 
-enum pump_end { PUMP_EOF, PUMP_OUTPUT, PUMP_DEADLINE, PUMP_STOPPED, PUMP_ERROR };
+enum pump_end { PUMP_EOF, PUMP_OUTPUT, PUMP_DEADLINE, PUMP_STOPPED, PUMP_GONE, PUMP_ERROR };
+
+/* Reasons to give up early: a flag set by a signal handler, a descriptor that becomes readable
+ * when the client goes away. Either may be absent (NULL, -1). */
+struct interrupt {
+	const volatile sig_atomic_t *stop;
+	int gone_fd;
+};
 
 /*
  * Calling sequence:
  *   struct child c = CHILD_INIT;
  *   c.in = data; c.in_len = n; c.out.limit = c.err.limit = cap;
  *   child_spawn(&c, "/usr/bin/prog", argv, err, sizeof(err));
- *   child_pump(&c, deadline, 0, &stop_flag);   (as often as needed)
+ *   child_pump(&c, deadline, 0, &intr);        (as often as needed)
  *   child_wait(&c, deadline);
  *   child_release(&c);                          (always, also after a failed spawn)
  *
@@ -48,7 +55,8 @@ enum pump_end { PUMP_EOF, PUMP_OUTPUT, PUMP_DEADLINE, PUMP_STOPPED, PUMP_ERROR }
  * child_pump() writes c->in to the child's stdin (closing it when done) and reads its stdout and
  * stderr into c->out and c->err, until both reach EOF (PUMP_EOF), stdout has any bytes when
  * until_output is set (PUMP_OUTPUT), the monotonic time deadline_ms passes (PUMP_DEADLINE),
- * *stop becomes non-zero (PUMP_STOPPED), or poll fails (PUMP_ERROR).
+ * intr->stop becomes non-zero (PUMP_STOPPED), intr->gone_fd becomes readable or hangs up
+ * (PUMP_GONE), or poll fails (PUMP_ERROR). intr may be NULL.
  *
  * child_wait() reaps the child; returns 0 with c->status, or -1 when it is still running at
  * deadline_ms. child_kill() sends SIGKILL to the child's process group and reaps the child.
@@ -57,7 +65,7 @@ enum pump_end { PUMP_EOF, PUMP_OUTPUT, PUMP_DEADLINE, PUMP_STOPPED, PUMP_ERROR }
  */
 int child_spawn(struct child *c, const char *path, char *const argv[], char *err, size_t errlen);
 enum pump_end child_pump(struct child *c, int64_t deadline_ms, int until_output,
-			 const volatile sig_atomic_t *stop);
+			 const struct interrupt *intr);
 int child_wait(struct child *c, int64_t deadline_ms);
 void child_kill(struct child *c);
 void child_release(struct child *c);

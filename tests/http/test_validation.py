@@ -196,7 +196,7 @@ def test_form_post_ignores_other_controls(stack, clean):
     ("language=python&code=a%00b", "code must not contain NUL characters"),
     ("language=python&code=" + "a" * 5001,
      "Code too long. Maximum allowed length is 5000 characters."),
-])
+], ids=lambda v: v[:40])
 def test_bad_form_posts(stack, unchanged, body, message):
     r = stack.post(body.encode(), content_type="application/x-www-form-urlencoded")
     assert_json_error(r, 400, message)

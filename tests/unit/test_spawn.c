@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -98,12 +99,37 @@ static void test_stop_flag(void **state)
 	struct child c = CHILD_INIT;
 	char *argv[] = { "sleep", "30", NULL };
 	volatile sig_atomic_t stop = 1;
+	struct interrupt intr = { &stop, -1 };
 	char err[256];
 
 	(void)state;
 	assert_int_equal(child_spawn(&c, "/bin/sleep", argv, err, sizeof(err)), 0);
-	assert_int_equal(child_pump(&c, mono_ms() + 5000, 0, &stop), PUMP_STOPPED);
+	assert_int_equal(child_pump(&c, mono_ms() + 5000, 0, &intr), PUMP_STOPPED);
 	child_release(&c);
+}
+
+/* The client's connection closing ends the pump at once. */
+static void test_client_gone(void **state)
+{
+	struct child c = CHILD_INIT;
+	char *argv[] = { "sleep", "30", NULL };
+	volatile sig_atomic_t stop = 0;
+	struct interrupt intr = { &stop, -1 };
+	int fds[2];
+	char err[256];
+	int64_t start;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	intr.gone_fd = fds[0];
+	assert_int_equal(child_spawn(&c, "/bin/sleep", argv, err, sizeof(err)), 0);
+	assert_int_equal(child_pump(&c, mono_ms() + 200, 0, &intr), PUMP_DEADLINE);
+	close(fds[1]);
+	start = mono_ms();
+	assert_int_equal(child_pump(&c, mono_ms() + 5000, 0, &intr), PUMP_GONE);
+	assert_true(mono_ms() - start < 1000);
+	child_release(&c);
+	close(fds[0]);
 }
 
 /* Running, as opposed to gone or a zombie waiting for init. */
@@ -142,7 +168,7 @@ static void test_kill_takes_the_process_group(void **state)
 	assert_false(alive(grandchild));
 }
 
-/* Only 0, 1 and 2; no service variables; an empty signal mask; nothing ignored. */
+/* No service variables; an empty signal mask; nothing ignored. */
 static void test_what_the_child_inherits(void **state)
 {
 	struct child c = CHILD_INIT;
@@ -157,10 +183,8 @@ static void test_what_the_child_inherits(void **state)
 	sigaddset(&block, SIGTERM);
 	sigprocmask(SIG_BLOCK, &block, &old);
 	c.out.limit = c.err.limit = 4096;
-	assert_int_equal(sh(&c, "ls /proc/$$/fd | tr '\\n' ' '; echo; env; "
-				"grep -E '^Sig(Blk|Ign)' /proc/$$/status", 5000), PUMP_EOF);
+	assert_int_equal(sh(&c, "env; grep -E '^Sig(Blk|Ign)' /proc/$$/status", 5000), PUMP_EOF);
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	assert_non_null(strstr(c.out.buf, "0 1 2 \n"));
 	assert_null(strstr(c.out.buf, "SCE_CANARY"));
 	assert_non_null(strstr(c.out.buf, "PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"));
 	assert_non_null(strstr(c.out.buf, "SigBlk:\t0000000000000000"));
@@ -171,6 +195,34 @@ static void test_what_the_child_inherits(void **state)
 	child_release(&c);
 	close(leak);
 	unsetenv("SCE_CANARY");
+}
+
+/* Looked at from outside, so that the listing itself opens nothing in the child. */
+static void test_only_three_descriptors(void **state)
+{
+	struct child c = CHILD_INIT;
+	char *argv[] = { "sleep", "30", NULL };
+	char err[256], path[64];
+	int leak = open("/dev/null", O_RDONLY); /* not close-on-exec */
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(child_spawn(&c, "/bin/sleep", argv, err, sizeof(err)), 0);
+	usleep(100000);
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)c.pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.') {
+			assert_true(atoi(e->d_name) <= 2);
+			n++;
+		}
+	closedir(d);
+	assert_int_equal(n, 3);
+	child_release(&c);
+	close(leak);
 }
 
 static void test_spawn_capture(void **state)
@@ -199,8 +251,10 @@ int main(void)
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_until_output),
 		cmocka_unit_test(test_stop_flag),
+		cmocka_unit_test(test_client_gone),
 		cmocka_unit_test(test_kill_takes_the_process_group),
 		cmocka_unit_test(test_what_the_child_inherits),
+		cmocka_unit_test(test_only_three_descriptors),
 		cmocka_unit_test(test_spawn_capture),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
