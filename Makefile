@@ -26,7 +26,7 @@ Q := @
 endif
 
 LIB_SRC := config.c utf8.c response.c request.c spawn.c sandbox.c history_store.c log.c \
-	front.c run_handler.c history_handler.c
+	client_slots.c front.c run_handler.c history_handler.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PROGRAMS := cgi-bin/run.fcgi cgi-bin/history.fcgi
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))

@@ -11,7 +11,7 @@
 #define SCE_DEFAULT_CONFIG "/etc/safe-code-executor/sce.conf"
 #endif
 
-enum kind { K_STR, K_PATH, K_ABS, K_IMAGE, K_INT, K_SIZE, K_CPUS };
+enum kind { K_STR, K_PATH, K_ABS, K_IMAGE, K_TOKEN, K_INT, K_SIZE, K_CPUS };
 
 struct key {
 	const char *name;
@@ -33,6 +33,9 @@ static const struct key keys[] = {
 	STR(javascript_image, K_IMAGE),
 	STR(instance, K_IMAGE),
 	STR(history_path, K_PATH),
+	STR(state_dir, K_PATH),
+	STR(api_token, K_TOKEN),
+	INT(per_client_runs, 0, 1024),
 	INT(history_size, 1, 1000),
 	INT(history_lock_ms, 0, 60000),
 	INT(timeout_s, 1, 3600),
@@ -58,6 +61,8 @@ void config_defaults(struct config *cfg)
 	strcpy(cfg->javascript_image, "sce-node:18");
 	strcpy(cfg->instance, "default");
 	strcpy(cfg->history_path, "/var/lib/safe-code-executor/history.json");
+	strcpy(cfg->state_dir, "/var/lib/safe-code-executor");
+	cfg->per_client_runs = 2;
 	cfg->history_size = 10;
 	cfg->history_lock_ms = 2000;
 	cfg->timeout_s = 10;
@@ -85,6 +90,19 @@ static int image_name_ok(const char *s)
 		return 0;
 	for (; *s; s++)
 		if (!isalnum((unsigned char)*s) && !strchr("._:/@-", *s))
+			return 0;
+	return 1;
+}
+
+/* An API token: 16 to 128 characters that need no quoting in a header. */
+static int token_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 16 || n > 128)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-._~+/=", *s))
 			return 0;
 	return 1;
 }
@@ -172,6 +190,11 @@ static const char *set_value(struct config *cfg, const struct key *k, const char
 	case K_STR:
 		if (strlen(val) >= k->size)
 			return "too long";
+		strcpy(field, val);
+		return NULL;
+	case K_TOKEN:
+		if (!token_ok(val))
+			return "must be 16 to 128 letters, digits or -._~+/=";
 		strcpy(field, val);
 		return NULL;
 	case K_CPUS:

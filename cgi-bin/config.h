@@ -14,6 +14,9 @@ struct config {
 	char javascript_image[256];    /* image for language "javascript" */
 	char instance[64];             /* value of the label every container carries */
 	char history_path[PATH_MAX];   /* absolute path of history.json */
+	char state_dir[PATH_MAX];      /* absolute path of the service's own state (client slots) */
+	char api_token[129];           /* required as "Authorization: Bearer <token>"; "" = none */
+	int per_client_runs;           /* simultaneous runs per client address; 0 = no cap */
 	int history_size;              /* entries kept in history.json */
 	int history_lock_ms;           /* longest wait for the history lock */
 	int timeout_s;                 /* run time allowed to the user's program */

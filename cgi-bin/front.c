@@ -88,6 +88,7 @@ static void read_request(const struct source *src, const struct config *cfg, str
 	copy_param(req->content_type, sizeof(req->content_type), src, "CONTENT_TYPE");
 	copy_param(req->accept, sizeof(req->accept), src, "HTTP_ACCEPT");
 	copy_param(req->remote_addr, sizeof(req->remote_addr), src, "REMOTE_ADDR");
+	copy_param(req->authorization, sizeof(req->authorization), src, "HTTP_AUTHORIZATION");
 	if (*cl >= '0' && *cl <= '9') {
 		errno = 0;
 		req->content_length = strtoll(cl, &end, 10);
@@ -121,21 +122,27 @@ static void watch_client(const struct source *src, struct request *req)
 static void write_response(const struct source *src, const struct request *req,
 			   const struct response *res)
 {
-	char head[512];
-	int n;
+	char head[768], extra[256] = "";
+	int n = 0;
 
+	if (res->allow)
+		n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Allow: %s\r\n", res->allow);
+	if (res->challenge)
+		n += snprintf(extra + n, sizeof(extra) - (size_t)n,
+			      "WWW-Authenticate: Bearer realm=\"safe-code-executor\"\r\n");
+	if (res->retry_after > 0)
+		snprintf(extra + n, sizeof(extra) - (size_t)n, "Retry-After: %d\r\n", res->retry_after);
 	n = snprintf(head, sizeof(head),
 		     "Status: %d %s\r\n"
 		     "Content-Type: %s\r\n"
 		     "Content-Length: %zu\r\n"
 		     "X-Content-Type-Options: nosniff\r\n"
 		     "Cache-Control: no-store\r\n"
-		     "%s%s%s"
+		     "%s"
 		     "\r\n",
 		     res->status, http_reason(res->status),
 		     res->content_type ? res->content_type : "application/json; charset=utf-8",
-		     res->body_len, res->allow ? "Allow: " : "", res->allow ? res->allow : "",
-		     res->allow ? "\r\n" : "");
+		     res->body_len, extra);
 	put(src, head, (size_t)n);
 	if (strcmp(req->method, "HEAD") && res->body)
 		put(src, res->body, res->body_len);

@@ -13,10 +13,12 @@ void history_handle(const struct config *cfg, const struct request *req, struct 
 	char err[256];
 	int status;
 
-	status = request_route(req, "/history", "GET, HEAD", cfg->max_body, err, sizeof(err));
+	status = request_route(req, "/history", "GET, HEAD", cfg->api_token, cfg->max_body, err,
+			       sizeof(err));
 	if (status) {
 		response_error(res, status, err);
 		res->allow = status == 405 ? "GET, HEAD" : NULL;
+		res->challenge = status == 401;
 		return;
 	}
 	arr = history_read_new(cfg->history_path, err, sizeof(err));

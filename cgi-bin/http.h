@@ -12,6 +12,7 @@ struct request {
 	char content_type[256];
 	char accept[256];
 	char remote_addr[64];
+	char authorization[256];
 	long long content_length; /* -1 when the request carries no Content-Length */
 	char *body;               /* NUL-terminated; NULL when not read (too large, or not a POST) */
 	size_t body_len;
@@ -24,6 +25,8 @@ struct response {
 	int status;
 	const char *content_type;  /* static string */
 	const char *allow;         /* static string, or NULL: the Allow header */
+	int challenge;             /* send WWW-Authenticate: Bearer (with a 401) */
+	int retry_after;           /* seconds for a Retry-After header; 0 = none */
 	char *body;                /* malloc'd */
 	size_t body_len;
 };

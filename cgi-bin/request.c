@@ -33,8 +33,31 @@ static int method_listed(const char *method, const char *methods)
 	return 0;
 }
 
+/* Compares in time that depends on the lengths only, not on where the first difference is. */
+static int same_secret(const char *a, const char *b)
+{
+	size_t n = strlen(a), m = strlen(b), i;
+	unsigned char diff = n != m;
+
+	for (i = 0; i < n; i++)
+		diff |= (unsigned char)(a[i] ^ b[i % (m ? m : 1)]);
+	return m && !diff;
+}
+
+static int authorized(const char *header, const char *token)
+{
+	if (!*token)
+		return 1;
+	if (strncasecmp(header, "Bearer ", 7))
+		return 0;
+	header += 7;
+	while (*header == ' ')
+		header++;
+	return same_secret(header, token);
+}
+
 int request_route(const struct request *req, const char *path, const char *methods,
-		  size_t max_body, char *err, size_t errlen)
+		  const char *token, size_t max_body, char *err, size_t errlen)
 {
 	if (strcmp(req->path, path)) {
 		snprintf(err, errlen, "not found");
@@ -43,6 +66,10 @@ int request_route(const struct request *req, const char *path, const char *metho
 	if (!method_listed(req->method, methods)) {
 		snprintf(err, errlen, "method not allowed: use %s", methods);
 		return 405;
+	}
+	if (!authorized(req->authorization, token)) {
+		snprintf(err, errlen, "missing or wrong API token: send Authorization: Bearer <token>");
+		return 401;
 	}
 	if (strcmp(req->method, "POST"))
 		return 0;

@@ -21,13 +21,13 @@ const char *language_name(enum language lang);
 
 /*
  * request_route() checks that req is for exactly `path`, with one of `methods` (a list such as
- * "GET, HEAD", also sent as the Allow header), and, for a POST, a Content-Length within max_body.
- * Returns 0 when the request may go on, else the HTTP status to answer (404, 405, 411, 413, or
- * 400 for a body shorter than its Content-Length)
- * with the message in err.
+ * "GET, HEAD", also sent as the Allow header), carries "Authorization: Bearer <token>" when token
+ * is not empty, and, for a POST, has a Content-Length within max_body.
+ * Returns 0 when the request may go on, else the HTTP status to answer (404, 405, 401, 411, 413,
+ * or 400 for a body shorter than its Content-Length) with the message in err.
  */
 int request_route(const struct request *req, const char *path, const char *methods,
-		  size_t max_body, char *err, size_t errlen);
+		  const char *token, size_t max_body, char *err, size_t errlen);
 
 /*
  * request_parse_run() reads language and code from a JSON or form body and validates them.

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "client_slots.h"
 #include "config.h"
 #include "front.h"
 #include "handlers.h"
@@ -60,18 +61,35 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 	struct interrupt intr = { &front_stop, req->client_fd };
 	cJSON *answer = NULL, *entry;
 	char err[256];
-	int status;
+	int status, slot = -1, ran;
 
-	status = request_route(req, "/run", "POST", cfg->max_body, err, sizeof(err));
+	status = request_route(req, "/run", "POST", cfg->api_token, cfg->max_body, err, sizeof(err));
 	if (!status)
 		status = request_parse_run(req, cfg->max_code_chars, &rr, err, sizeof(err));
 	if (status) {
 		response_error(res, status, err);
 		res->allow = status == 405 ? "POST" : NULL;
+		res->challenge = status == 401;
 		goto out;
 	}
-	if (sandbox_run(cfg, rr.language, rr.code, rr.code_len, &intr, &result, err,
-			sizeof(err))) {
+	switch (client_slot_take(cfg->state_dir, req->remote_addr, cfg->per_client_runs, &slot, err,
+				 sizeof(err))) {
+	case 0:
+		break;
+	case 1:
+		snprintf(err, sizeof(err), "too many runs at once from your address (at most %d)",
+			 cfg->per_client_runs);
+		response_error(res, 429, err);
+		res->retry_after = 1;
+		goto out;
+	default:
+		log_msg("client slots: %s", err);
+		response_error(res, 503, "service unavailable: cannot count runs per client");
+		goto out;
+	}
+	ran = sandbox_run(cfg, rr.language, rr.code, rr.code_len, &intr, &result, err, sizeof(err));
+	client_slot_release(slot);
+	if (ran) {
 		log_msg("run from %s (%s): not run: %s", req->remote_addr, language_name(rr.language),
 			err);
 		response_error(res, 503, err);

@@ -1,6 +1,7 @@
 """The whole stack for the HTTP suite: lighttpd + the FastCGI programs + dockerd + the real
 images, started by scripts/serve.sh on a free loopback port with a config of its own, so the
 suite can run beside `make run`."""
+import http.client
 import json
 import os
 import secrets
@@ -42,6 +43,19 @@ class Stack:
         r = requests.post(self.url("/run"), json={"language": language, "code": code},
                           timeout=timeout)
         return r.status_code, r.json()
+
+    def run_from(self, source, language, code, timeout=120, headers=None):
+        """POST /run from another loopback address (the per-client cap counts addresses);
+        returns (status, headers, parsed JSON)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                          source_address=(source, 0))
+        try:
+            conn.request("POST", "/run", json.dumps({"language": language, "code": code}),
+                         {"Content-Type": "application/json", **(headers or {})})
+            r = conn.getresponse()
+            return r.status, dict(r.getheaders()), json.loads(r.read())
+        finally:
+            conn.close()
 
     def post(self, body, content_type="application/json", **kw):
         headers = {"Content-Type": content_type} if content_type else {}
@@ -90,16 +104,16 @@ def raw_http(port, data, read_timeout=30):
     return status, headers, body
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("stack")
+def start_stack(workdir, overrides=""):
+    """Starts scripts/serve.sh with conf/sce.conf plus overrides; returns (Stack, process)."""
     port = free_port()
     instance = "test" + secrets.token_hex(4)
-    history_path = workdir / "state" / "history.json"
+    history_path = workdir / "history" / "history.json"
     config = workdir / "sce.conf"
     config.write_text((ROOT / "conf" / "sce.conf").read_text() +
                       f"\n# test overrides\nport = {port}\ninstance = {instance}\n"
-                      f"history_path = {history_path}\n")
+                      f"history_path = {history_path}\nstate_dir = {workdir / 'state'}\n"
+                      + overrides)
     log_path = workdir / "serve.log"
     env = dict(os.environ, SCE_CONFIG=str(config), SCE_TEST_CANARY=CANARY)
     with open(log_path, "w") as log:
@@ -117,8 +131,10 @@ def stack(tmp_path_factory):
             proc.kill()
             pytest.fail("the stack did not start:\n" + log_path.read_text())
         time.sleep(0.2)
-    s = Stack(base, instance, workdir, history_path, log_path)
-    yield s
+    return Stack(base, instance, workdir, history_path, log_path), proc
+
+
+def stop_stack(s, proc):
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=60)
@@ -127,6 +143,13 @@ def stack(tmp_path_factory):
         pytest.fail("serve.sh did not stop on SIGTERM")
     leftover = s.containers()
     assert leftover == [], f"containers left after the stack stopped: {leftover}"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    s, proc = start_stack(tmp_path_factory.mktemp("stack"))
+    yield s
+    stop_stack(s, proc)
 
 
 @pytest.fixture

@@ -58,28 +58,55 @@ static void test_route(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(request_route(&r, "/run", "POST", 65536, err, sizeof(err)), 0);
-	assert_int_equal(request_route(&r, "/history", "GET, HEAD", 65536, err, sizeof(err)), 404);
+	assert_int_equal(request_route(&r, "/run", "POST", "", 65536, err, sizeof(err)), 0);
+	assert_int_equal(request_route(&r, "/history", "GET, HEAD", "", 65536, err, sizeof(err)), 404);
 	strcpy(r.path, "/runner");
-	assert_int_equal(request_route(&r, "/run", "POST", 65536, err, sizeof(err)), 404);
+	assert_int_equal(request_route(&r, "/run", "POST", "", 65536, err, sizeof(err)), 404);
 	strcpy(r.path, "/run/");
-	assert_int_equal(request_route(&r, "/run", "POST", 65536, err, sizeof(err)), 404);
+	assert_int_equal(request_route(&r, "/run", "POST", "", 65536, err, sizeof(err)), 404);
 	strcpy(r.path, "/run");
 	strcpy(r.method, "GET");
-	assert_int_equal(request_route(&r, "/run", "POST", 65536, err, sizeof(err)), 405);
-	assert_int_equal(request_route(&r, "/run", "GET, HEAD", 65536, err, sizeof(err)), 0);
+	assert_int_equal(request_route(&r, "/run", "POST", "", 65536, err, sizeof(err)), 405);
+	assert_int_equal(request_route(&r, "/run", "GET, HEAD", "", 65536, err, sizeof(err)), 0);
 	strcpy(r.method, "HEAD");
-	assert_int_equal(request_route(&r, "/run", "GET, HEAD", 65536, err, sizeof(err)), 0);
+	assert_int_equal(request_route(&r, "/run", "GET, HEAD", "", 65536, err, sizeof(err)), 0);
 	strcpy(r.method, "HEA");
-	assert_int_equal(request_route(&r, "/run", "GET, HEAD", 65536, err, sizeof(err)), 405);
+	assert_int_equal(request_route(&r, "/run", "GET, HEAD", "", 65536, err, sizeof(err)), 405);
 	strcpy(r.method, "POST");
 	r.content_length = -1;
-	assert_int_equal(request_route(&r, "/run", "POST", 65536, err, sizeof(err)), 411);
+	assert_int_equal(request_route(&r, "/run", "POST", "", 65536, err, sizeof(err)), 411);
 	r.content_length = 65537;
-	assert_int_equal(request_route(&r, "/run", "POST", 65536, err, sizeof(err)), 413);
+	assert_int_equal(request_route(&r, "/run", "POST", "", 65536, err, sizeof(err)), 413);
 	assert_string_equal(err, "request body too large: the limit is 65536 bytes");
 	r.content_length = 3;   /* the body holds 2 bytes */
-	assert_int_equal(request_route(&r, "/run", "POST", 65536, err, sizeof(err)), 400);
+	assert_int_equal(request_route(&r, "/run", "POST", "", 65536, err, sizeof(err)), 400);
+	free(r.body);
+}
+
+static void test_token(void **state)
+{
+	struct request r = make("POST", "/run", JSON, "{}");
+	const char *token = "0123456789abcdef-token";
+	char err[256];
+
+	(void)state;
+	assert_int_equal(request_route(&r, "/run", "POST", token, 65536, err, sizeof(err)), 401);
+	strcpy(r.authorization, "Bearer 0123456789abcdef-token");
+	assert_int_equal(request_route(&r, "/run", "POST", token, 65536, err, sizeof(err)), 0);
+	strcpy(r.authorization, "bearer   0123456789abcdef-token");
+	assert_int_equal(request_route(&r, "/run", "POST", token, 65536, err, sizeof(err)), 0);
+	strcpy(r.authorization, "Bearer 0123456789abcdef-toke");
+	assert_int_equal(request_route(&r, "/run", "POST", token, 65536, err, sizeof(err)), 401);
+	strcpy(r.authorization, "Bearer 0123456789abcdef-tokenX");
+	assert_int_equal(request_route(&r, "/run", "POST", token, 65536, err, sizeof(err)), 401);
+	strcpy(r.authorization, "Basic 0123456789abcdef-token");
+	assert_int_equal(request_route(&r, "/run", "POST", token, 65536, err, sizeof(err)), 401);
+	strcpy(r.authorization, "Bearer ");
+	assert_int_equal(request_route(&r, "/run", "POST", token, 65536, err, sizeof(err)), 401);
+	/* 404 and 405 come first: they say nothing about the token */
+	strcpy(r.authorization, "");
+	strcpy(r.path, "/nope");
+	assert_int_equal(request_route(&r, "/run", "POST", token, 65536, err, sizeof(err)), 404);
 	free(r.body);
 }
 
@@ -248,6 +275,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_route),
+		cmocka_unit_test(test_token),
 		cmocka_unit_test(test_json_ok),
 		cmocka_unit_test(test_json_errors),
 		cmocka_unit_test(test_escaped_backslash_before_u0000_is_text),
