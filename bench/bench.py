@@ -64,7 +64,8 @@ def start_stack(workdir):
     config = Path(workdir) / "sce.conf"
     config.write_text((ROOT / "conf/sce.conf").read_text() +
                       f"\nport = {port}\ninstance = bench{secrets.token_hex(3)}\n"
-                      f"history_path = {workdir}/history.json\n")
+                      f"history_path = {workdir}/history.json\n"
+                      f"seccomp_profile = {ROOT}/conf/seccomp.json\n")
     proc = subprocess.Popen([str(ROOT / "scripts/serve.sh")], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True,
                             env=dict(os.environ, SCE_CONFIG=str(config)))

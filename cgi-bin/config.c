@@ -6,12 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef SCE_DEFAULT_CONFIG
 #define SCE_DEFAULT_CONFIG "/etc/safe-code-executor/sce.conf"
 #endif
 
-enum kind { K_STR, K_PATH, K_ABS, K_IMAGE, K_TOKEN, K_INT, K_SIZE, K_CPUS };
+enum kind { K_STR, K_PATH, K_FILE, K_ABS, K_IMAGE, K_TOKEN, K_INT, K_SIZE, K_CPUS };
 
 struct key {
 	const char *name;
@@ -32,6 +33,7 @@ static const struct key keys[] = {
 	STR(python_image, K_IMAGE),
 	STR(javascript_image, K_IMAGE),
 	STR(instance, K_IMAGE),
+	STR(seccomp_profile, K_FILE),
 	STR(history_path, K_PATH),
 	STR(state_dir, K_PATH),
 	STR(api_token, K_TOKEN),
@@ -60,6 +62,7 @@ void config_defaults(struct config *cfg)
 	strcpy(cfg->python_image, "sce-python:3.11");
 	strcpy(cfg->javascript_image, "sce-node:18");
 	strcpy(cfg->instance, "default");
+	strcpy(cfg->seccomp_profile, "/etc/safe-code-executor/seccomp.json");
 	strcpy(cfg->history_path, "/var/lib/safe-code-executor/history.json");
 	strcpy(cfg->state_dir, "/var/lib/safe-code-executor");
 	cfg->per_client_runs = 2;
@@ -170,6 +173,7 @@ static const char *set_value(struct config *cfg, const struct key *k, const char
 			*(size_t *)field = (size_t)n;
 		return NULL;
 	case K_PATH:
+	case K_FILE:
 		if (*val == '/') {
 			if (strlen(val) >= k->size)
 				return "too long";
@@ -222,6 +226,8 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	FILE *f = NULL;
 	char line[4096], dir[PATH_MAX];
+	int set_at[sizeof(keys) / sizeof(keys[0])] = { 0 };
+	size_t i;
 	const char *slash;
 	int lineno = 0, ret = -1;
 
@@ -242,7 +248,6 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	while (fgets(line, sizeof(line), f)) {
 		char *key, *val, *eq, *hash;
 		const char *why = NULL;
-		size_t i;
 
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
@@ -278,10 +283,20 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "%s:%d: %s: %s", path, lineno, key, why);
 			goto out;
 		}
+		set_at[i] = lineno;
 	}
 	if (ferror(f)) {
 		snprintf(err, errlen, "%s: read error", path);
 		goto out;
+	}
+	/* Files named in the config must be there (checked once the last setting is known). */
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (keys[i].kind == K_FILE && set_at[i] &&
+		    access((char *)cfg + keys[i].off, R_OK)) {
+			snprintf(err, errlen, "%s:%d: %s: cannot read %s", path, set_at[i], keys[i].name,
+				 (char *)cfg + keys[i].off);
+			goto out;
+		}
 	}
 	ret = 0;
 	goto out;

@@ -43,6 +43,7 @@ void sandbox_argv(struct docker_argv *a, const struct config *cfg, enum language
 	snprintf(a->fsize, sizeof(a->fsize), "fsize=%lld:%lld", (long long)cfg->fsize_kb * 1024,
 		 (long long)cfg->fsize_kb * 1024);
 	snprintf(a->backstop, sizeof(a->backstop), "%d", cfg->timeout_s + 30);
+	snprintf(a->seccomp, sizeof(a->seccomp), "seccomp=%s", cfg->seccomp_profile);
 
 #define ARG(s) (a->argv[n++] = (char *)(s))
 	ARG(cfg->docker);
@@ -55,13 +56,15 @@ void sandbox_argv(struct docker_argv *a, const struct config *cfg, enum language
 	ARG("--log-driver"); ARG("none");
 	ARG("--network"); ARG("none");
 	ARG("--read-only");
-	ARG("--ipc"); ARG("none");
+	ARG("--ipc"); ARG("none"); /* and so no /dev/shm */
+	ARG("--mount"); ARG("type=tmpfs,destination=/dev/mqueue,readonly,tmpfs-size=4096");
 	ARG("--memory"); ARG(a->memory);
 	ARG("--memory-swap"); ARG(a->memory);
 	ARG("--pids-limit"); ARG(a->pids);
 	ARG("--cpus"); ARG(cfg->cpus);
 	ARG("--cap-drop"); ARG("ALL");
 	ARG("--security-opt"); ARG("no-new-privileges");
+	ARG("--security-opt"); ARG(a->seccomp);
 	ARG("--user"); ARG("65534:65534");
 	ARG("--init");
 	ARG("--ulimit"); ARG(a->nofile);

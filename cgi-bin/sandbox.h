@@ -2,6 +2,7 @@
 #ifndef SCE_SANDBOX_H
 #define SCE_SANDBOX_H
 
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 
@@ -32,6 +33,7 @@ const char *run_status_name(enum run_status status);
 struct docker_argv {
 	char *argv[DOCKER_ARGV_MAX];
 	char name[128], label[128], memory[32], pids[32], nofile[64], fsize[64], backstop[32];
+	char seccomp[PATH_MAX + 16];
 };
 
 /* Fills a for a container called name running lang. */

@@ -113,6 +113,7 @@ def start_stack(workdir, overrides=""):
     config.write_text((ROOT / "conf" / "sce.conf").read_text() +
                       f"\n# test overrides\nport = {port}\ninstance = {instance}\n"
                       f"history_path = {history_path}\nstate_dir = {workdir / 'state'}\n"
+                      f"seccomp_profile = {ROOT / 'conf' / 'seccomp.json'}\n"
                       + overrides)
     log_path = workdir / "serve.log"
     env = dict(os.environ, SCE_CONFIG=str(config), SCE_TEST_CANARY=CANARY)

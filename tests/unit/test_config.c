@@ -95,6 +95,12 @@ static void test_bad_lines(void **state)
 	expect_error("instance = a;b\n",
 		     "1: instance: may hold only letters, digits and ._:/@- and must not start with '-'");
 	expect_error("cpus = lots\n", "1: cpus: not a number of CPUs between 0.01 and 1024");
+	{
+		char want[300];
+		snprintf(want, sizeof(want), "2: seccomp_profile: cannot read %s/missing.json", dir);
+		expect_error("port = 1\nseccomp_profile = missing.json\n", want);
+	}
+	expect_error("api_token = short\n", "1: api_token: must be 16 to 128 letters, digits or -._~+/=");
 	expect_error("memory_mb = 99999999999999999999\n", "1: memory_mb: not a whole number");
 }
 

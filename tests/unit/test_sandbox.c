@@ -56,6 +56,8 @@ static void test_argv(void **state)
 	assert_true(has_pair(a.argv, "--cpus", "1.0"));
 	assert_true(has_pair(a.argv, "--cap-drop", "ALL"));
 	assert_true(has_pair(a.argv, "--security-opt", "no-new-privileges"));
+	assert_true(has_pair(a.argv, "--security-opt", "seccomp=/etc/safe-code-executor/seccomp.json"));
+	assert_true(has_pair(a.argv, "--mount", "type=tmpfs,destination=/dev/mqueue,readonly,tmpfs-size=4096"));
 	assert_true(has_pair(a.argv, "--user", "65534:65534"));
 	assert_true(has(a.argv, "--init"));
 	assert_true(has_pair(a.argv, "--ipc", "none"));
@@ -66,7 +68,11 @@ static void test_argv(void **state)
 	assert_true(has_pair(a.argv, "--ulimit", "core=0"));
 	assert_true(has(a.argv, "--interactive"));
 	assert_false(has(a.argv, "--privileged"));
-	assert_false(has(a.argv, "--volume") || has(a.argv, "-v") || has(a.argv, "--mount"));
+	assert_false(has(a.argv, "--volume") || has(a.argv, "-v") || has(a.argv, "--tmpfs"));
+	for (n = 0; a.argv[n]; n++) /* the one mount: an empty read-only tmpfs */
+		if (!strcmp(a.argv[n], "--mount"))
+			assert_string_equal(a.argv[n + 1],
+					    "type=tmpfs,destination=/dev/mqueue,readonly,tmpfs-size=4096");
 	assert_false(has(a.argv, "--env") || has(a.argv, "-e"));
 	assert_true(has(a.argv, "sce-python:3.11"));
 	assert_false(has(a.argv, "sce-node:18"));
