@@ -13,10 +13,11 @@
 #include "utf8.h"
 
 /*
- * The container's command: print one byte to say the program is starting, then run it under a
- * KILL backstop so that a container whose supervisor died still ends by itself.
+ * The container's command: print one byte to say the program is starting, then run it with no
+ * environment but PATH, under a KILL backstop so that a container whose supervisor died still
+ * ends by itself.
  */
-#define LAUNCHER "printf . && exec timeout -s KILL \"$@\""
+#define LAUNCHER "printf . && exec env -i PATH=/usr/bin:/bin timeout -s KILL \"$@\""
 #define DOCKER_TIMEOUT_MS 15000 /* for docker rm and docker inspect */
 
 static const char *const python_cmd[] = { "python3", "-I", "-u", "-", NULL };
