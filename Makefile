@@ -33,7 +33,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 
 .SECONDARY:
 
-.PHONY: all run test check unit unit-san http images deps bench clean format
+.PHONY: all run test check unit unit-san fuzz http images deps bench clean format
 
 all: $(PROGRAMS)
 
@@ -59,6 +59,34 @@ unit: $(UNIT_TESTS)
 # The same unit tests under AddressSanitizer and UBSan.
 unit-san:
 	$(Q)$(MAKE) --no-print-directory unit SANITIZE=address,undefined BUILD=build/san
+
+# libFuzzer targets (clang, ASan, UBSan): the request parser and the output-to-JSON encoder.
+# FUZZ_RUNS inputs each (make test runs a short pass), or FUZZ_SECONDS each when set.
+FUZZ_TARGETS := request output
+FUZZ_RUNS ?= 20000
+FUZZ_SECONDS ?=
+FUZZ_SRC_request := request.c utf8.c
+FUZZ_SRC_output := response.c utf8.c
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard cgi-bin/*.c cgi-bin/*.h)
+	@mkdir -p $(@D)
+	@test "$(V)" = 1 || echo "  FUZZ-CC $<"
+	$(Q)clang $(CPPFLAGS) -Icgi-bin $(FUZZ_FLAGS) $(WARNINGS) -o $@ $< \
+		$(addprefix cgi-bin/,$(FUZZ_SRC_$*)) -lcjson
+
+fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus-$$t; \
+		echo "== fuzz_$$t"; \
+		if ! build/fuzz/fuzz_$$t $(if $(FUZZ_SECONDS),-max_total_time=$(FUZZ_SECONDS),-runs=$(FUZZ_RUNS)) \
+			-max_len=70000 -print_final_stats=1 build/fuzz/corpus-$$t tests/fuzz/seeds/$$t \
+			>build/fuzz/$$t.log 2>&1; then \
+			tail -n 40 build/fuzz/$$t.log; echo "fuzz_$$t failed (log: build/fuzz/$$t.log)"; exit 1; \
+		fi; \
+		grep -E "^stat::(number_of_executed_units|peak_rss_mb)|^Done " build/fuzz/$$t.log; \
+		grep -E "^#[0-9]+.*(cov|ft):" build/fuzz/$$t.log | tail -n 1; \
+	done
 
 # HTTP suite against the real stack (needs dockerd and the images: use make test).
 http: all

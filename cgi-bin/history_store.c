@@ -2,6 +2,7 @@
 #include "history_store.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -106,6 +107,30 @@ static int lock_history(const char *path, int lock_ms, char *err, size_t errlen)
 	return fd;
 }
 
+/* Temp files of a writer killed before its rename. Called with the lock held, so no writer is
+ * busy with one. */
+static void remove_stale_temps(const char *path)
+{
+	char dir[PATH_MAX], prefix[NAME_MAX + 8], stale[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct dirent *e;
+	DIR *d;
+
+	if (!slash || (size_t)(slash - path) >= sizeof(dir) || strlen(slash + 1) > NAME_MAX)
+		return;
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	snprintf(prefix, sizeof(prefix), "%s.tmp", slash + 1);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix)) &&
+		    (size_t)snprintf(stale, sizeof(stale), "%s/%s", dir, e->d_name) < sizeof(stale) &&
+		    !unlink(stale))
+			log_msg("history: removed %s, left by a writer that died", stale);
+	closedir(d);
+}
+
 static void set_aside(const char *path, const char *why)
 {
 	static unsigned seq;
@@ -199,6 +224,7 @@ int history_append(const char *path, int keep, int lock_ms, cJSON *entry, char *
 		cJSON_Delete(entry);
 		return -1;
 	}
+	remove_stale_temps(path);
 	arr = history_read_new(path, why, sizeof(why));
 	if (!arr) {
 		set_aside(path, why);

@@ -17,7 +17,7 @@ struct cJSON;
  * around read-modify-write, waiting for it at most lock_ms; the new file is written to a temp
  * file in the same directory, fsynced and renamed over path, so readers see the old file or the
  * new one. A file that can't be read as history is renamed aside ("<path>.corrupt-<time>") and
- * the history starts afresh; that is logged.
+ * the history starts afresh; that is logged. Temp files left by a writer that died are removed.
  * Takes ownership of entry in every case. Returns 0, or -1 with err filled.
  */
 struct cJSON *history_read_new(const char *path, char *err, size_t errlen);

@@ -9,6 +9,7 @@ cd "$SCE_ROOT"
 make --no-print-directory all
 make --no-print-directory unit
 make --no-print-directory unit-san
+make --no-print-directory fuzz
 docker_up
 trap docker_down EXIT
 scripts/build-images.sh

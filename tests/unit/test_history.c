@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,39 @@ static void test_concurrent_processes(void **state)
 	cJSON_Delete(arr);
 }
 
+/* A writer killed at any moment leaves the old file or the new one, never half of one; the next
+ * writer removes the temp file it may have left. */
+static void test_writer_killed_mid_write(void **state)
+{
+	char err[256], big[4096];
+	cJSON *arr;
+	int i, status;
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (i = 0; i < 60; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			for (;;) {
+				cJSON *o = cJSON_CreateObject();
+				cJSON_AddStringToObject(o, "pad", big);
+				history_append(path, 10, 10000, o, err, sizeof(err));
+			}
+		}
+		usleep((useconds_t)(rand() % 3000));
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		arr = history_read_new(path, err, sizeof(err)); /* [] if nothing was renamed yet */
+		assert_non_null(arr);
+		assert_true(cJSON_GetArraySize(arr) <= 10);
+		cJSON_Delete(arr);
+	}
+	assert_int_equal(history_append(path, 10, 1000, entry(1), err, sizeof(err)), 0);
+	assert_int_equal(count_files(".tmp"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +267,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_directory_in_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stuck_lock_times_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_processes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_killed_mid_write, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
