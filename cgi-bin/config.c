@@ -33,6 +33,7 @@ static const struct key keys[] = {
 	STR(python_image, K_IMAGE),
 	STR(javascript_image, K_IMAGE),
 	STR(instance, K_IMAGE),
+	STR(runtime, K_IMAGE),
 	STR(seccomp_profile, K_FILE),
 	STR(history_path, K_PATH),
 	STR(state_dir, K_PATH),
@@ -62,6 +63,7 @@ void config_defaults(struct config *cfg)
 	strcpy(cfg->python_image, "sce-python:3.11");
 	strcpy(cfg->javascript_image, "sce-node:18");
 	strcpy(cfg->instance, "default");
+	strcpy(cfg->runtime, "runc");
 	strcpy(cfg->seccomp_profile, "/etc/safe-code-executor/seccomp.json");
 	strcpy(cfg->history_path, "/var/lib/safe-code-executor/history.json");
 	strcpy(cfg->state_dir, "/var/lib/safe-code-executor");

@@ -13,6 +13,7 @@ struct config {
 	char python_image[256];        /* image for language "python" */
 	char javascript_image[256];    /* image for language "javascript" */
 	char instance[64];             /* value of the label every container carries */
+	char runtime[64];              /* OCI runtime docker uses: runc, or runsc (gVisor) */
 	char seccomp_profile[PATH_MAX]; /* seccomp profile given to docker; must be readable */
 	char history_path[PATH_MAX];   /* absolute path of history.json */
 	char state_dir[PATH_MAX];      /* absolute path of the service's own state (client slots) */

@@ -52,6 +52,7 @@ void sandbox_argv(struct docker_argv *a, const struct config *cfg, enum language
 	ARG("--name"); ARG(a->name);
 	ARG("--label"); ARG(a->label);
 	ARG("--interactive");
+	ARG("--runtime"); ARG(cfg->runtime);
 	ARG("--sig-proxy=false");
 	ARG("--pull"); ARG("never");
 	ARG("--log-driver"); ARG("none");

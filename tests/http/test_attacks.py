@@ -475,3 +475,12 @@ def test_javascript_exit_codes_are_its_own(stack, code, exit_code):
 def test_javascript_stdin_is_empty(stack):
     body = attack(stack, "javascript", "console.log(JSON.stringify(require('fs').readFileSync(0, 'utf8')))")
     assert body["output"] == '""\n'
+
+
+def test_no_descriptor_leaks_into_the_container(stack):
+    """runc CVE-2024-21626 leaked a host directory descriptor: the program starts with 0, 1, 2
+    (the listing shows one more: the directory it is reading)."""
+    body = attack(stack, "python", "import os\n"
+                                   "print(sorted(int(f) for f in os.listdir('/proc/self/fd')))\n"
+                                   "print(os.readlink('/proc/self/cwd'), os.readlink('/proc/1/cwd'))")
+    assert body["output"] == "[0, 1, 2, 3]\n/tmp /tmp\n"

@@ -67,6 +67,7 @@ static void test_argv(void **state)
 	assert_true(has_pair(a.argv, "--ulimit", "fsize=1048576:1048576"));
 	assert_true(has_pair(a.argv, "--ulimit", "core=0"));
 	assert_true(has(a.argv, "--interactive"));
+	assert_true(has_pair(a.argv, "--runtime", "runc"));
 	assert_false(has(a.argv, "--privileged"));
 	assert_false(has(a.argv, "--volume") || has(a.argv, "-v") || has(a.argv, "--tmpfs"));
 	for (n = 0; a.argv[n]; n++) /* the one mount: an empty read-only tmpfs */
