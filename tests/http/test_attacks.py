@@ -176,7 +176,7 @@ def test_javascript_detached_child_does_not_outlive_the_run(stack):
     ("python", "import sys\nwhile True: sys.stderr.write('e' * 10000)", "error"),
     ("python", "import sys\nwhile True: sys.stdout.write('x' * 10000)", "output"),
     ("javascript", "const fs = require('fs'); for (;;) fs.writeSync(1, 'x'.repeat(10000))", "output"),
-    ("javascript", "for (;;) console.error('flood')", "error"),
+    ("javascript", "const fs = require('fs'); for (;;) fs.writeSync(2, 'flood\\n')", "error"),
 ])
 def test_endless_floods_end_at_the_deadline(stack, language, code, field):
     body = attack(stack, language, code)
