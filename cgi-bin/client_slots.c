@@ -42,7 +42,10 @@ int client_slot_take(const char *dir, const char *addr, int n, int *fd, char *er
 	for (i = 0; i < n; i++) {
 		int f;
 
-		snprintf(path, sizeof(path), "%s/clients/%u-%d", dir, b, i);
+		if ((size_t)snprintf(path, sizeof(path), "%s/clients/%u-%d", dir, b, i) >= sizeof(path)) {
+			snprintf(err, errlen, "state directory path too long");
+			return -1;
+		}
 		f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
 		if (f < 0) {
 			snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
@@ -53,6 +56,10 @@ int client_slot_take(const char *dir, const char *addr, int n, int *fd, char *er
 			return 0;
 		}
 		close(f);
+		if (errno != EWOULDBLOCK) {
+			snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+			return -1;
+		}
 	}
 	return 1;
 }

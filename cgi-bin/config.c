@@ -12,7 +12,7 @@
 #define SCE_DEFAULT_CONFIG "/etc/safe-code-executor/sce.conf"
 #endif
 
-enum kind { K_STR, K_PATH, K_FILE, K_ABS, K_IMAGE, K_TOKEN, K_INT, K_SIZE, K_CPUS };
+enum kind { K_STR, K_PATH, K_FILE, K_ABS, K_IMAGE, K_NAME, K_TOKEN, K_INT, K_SIZE, K_CPUS };
 
 struct key {
 	const char *name;
@@ -32,14 +32,14 @@ static const struct key keys[] = {
 	STR(docker, K_ABS),
 	STR(python_image, K_IMAGE),
 	STR(javascript_image, K_IMAGE),
-	STR(instance, K_IMAGE),
+	STR(instance, K_NAME),
 	STR(runtime, K_IMAGE),
 	STR(seccomp_profile, K_FILE),
 	STR(history_path, K_PATH),
 	STR(state_dir, K_PATH),
 	STR(api_token, K_TOKEN),
 	INT(per_client_runs, 0, 1024),
-	INT(history_size, 1, 1000),
+	INT(history_size, 1, 50), /* 50 entries of the largest size stay within the 64 MiB a reader takes */
 	INT(history_lock_ms, 0, 60000),
 	INT(timeout_s, 1, 3600),
 	INT(start_timeout_s, 1, 600),
@@ -95,6 +95,17 @@ static int image_name_ok(const char *s)
 		return 0;
 	for (; *s; s++)
 		if (!isalnum((unsigned char)*s) && !strchr("._:/@-", *s))
+			return 0;
+	return 1;
+}
+
+/* Part of a container name, as docker wants them: [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
+static int name_ok(const char *s)
+{
+	if (!isalnum((unsigned char)*s))
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_.-", *s))
 			return 0;
 	return 1;
 }
@@ -198,6 +209,11 @@ static const char *set_value(struct config *cfg, const struct key *k, const char
 			return "too long";
 		strcpy(field, val);
 		return NULL;
+	case K_NAME:
+		if (!name_ok(val) || strlen(val) >= k->size)
+			return "may hold only letters, digits and _.- and must start with a letter or digit";
+		strcpy(field, val);
+		return NULL;
 	case K_TOKEN:
 		if (!token_ok(val))
 			return "must be 16 to 128 letters, digits or -._~+/=";
@@ -229,18 +245,26 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	FILE *f = NULL;
 	char line[4096], dir[PATH_MAX];
 	int set_at[sizeof(keys) / sizeof(keys[0])] = { 0 };
+	char cwd[PATH_MAX];
 	size_t i;
+	int n;
 	const char *slash;
 	int lineno = 0, ret = -1;
 
 	config_defaults(cfg);
+	/* The file's directory, absolute: relative paths in the file are taken from there. */
 	slash = strrchr(path, '/');
-	if (!slash)
-		strcpy(dir, ".");
-	else if ((size_t)(slash - path) >= sizeof(dir))
+	if (*path == '/')
+		n = snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	else if (!getcwd(cwd, sizeof(cwd)))
 		goto toolong;
+	else if (slash)
+		n = snprintf(dir, sizeof(dir), "%s/%.*s", cwd, (int)(slash - path), path);
 	else
-		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+		n = snprintf(dir, sizeof(dir), "%s", cwd);
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		goto toolong;
+	tidy_path(dir);
 
 	f = fopen(path, "re");
 	if (!f) {
@@ -303,7 +327,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	ret = 0;
 	goto out;
 toolong:
-	snprintf(err, errlen, "config path too long");
+	snprintf(err, errlen, "%s: path too long", path);
 out:
 	if (f)
 		fclose(f);

@@ -14,6 +14,9 @@
 volatile sig_atomic_t front_stop;
 static volatile sig_atomic_t busy;
 
+/* Idle (waiting in accept, or reading a request that has not reached a handler): leave at once;
+ * the web server is shutting down and answers that request itself. Busy: let the handler end
+ * its run (the sandbox kills the container) and answer. */
 static void on_stop(int sig)
 {
 	(void)sig;
@@ -33,6 +36,8 @@ static void install_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL; /* children must be reaped by waitpid, whatever the server set */
+	sigaction(SIGCHLD, &sa, NULL);
 }
 
 /* Where a request comes from: a FastCGI request, or (rq == NULL) the CGI environment. */
@@ -91,8 +96,8 @@ static void read_request(const struct source *src, const struct config *cfg, str
 	copy_param(req->authorization, sizeof(req->authorization), src, "HTTP_AUTHORIZATION");
 	if (*cl >= '0' && *cl <= '9') {
 		errno = 0;
-		req->content_length = strtoll(cl, &end, 10);
-		if (errno || *end)
+		req->content_length = strtoll(cl, &end, 10); /* LLONG_MAX on overflow: too large */
+		if (*end)
 			req->content_length = -1;
 	}
 	if (strcmp(req->method, "POST") || req->content_length < 0 ||

@@ -16,12 +16,10 @@ void history_handle(const struct config *cfg, const struct request *req, struct 
 	status = request_route(req, "/history", "GET, HEAD", cfg->api_token, cfg->max_body, err,
 			       sizeof(err));
 	if (status) {
-		response_error(res, status, err);
-		res->allow = status == 405 ? "GET, HEAD" : NULL;
-		res->challenge = status == 401;
+		response_refusal(res, status, err, "GET, HEAD");
 		return;
 	}
-	arr = history_read_new(cfg->history_path, err, sizeof(err));
+	arr = history_read_new(cfg->history_path, NULL, err, sizeof(err));
 	if (!arr) {
 		/* The next run sets the file aside and starts afresh. */
 		log_msg("history %s: %s; answering an empty history", cfg->history_path, err);

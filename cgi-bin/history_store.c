@@ -19,26 +19,29 @@
 
 #define HISTORY_MAX_BYTES (64L << 20)
 
-cJSON *history_read_new(const char *path, char *err, size_t errlen)
+cJSON *history_read_new(const char *path, int *corrupt, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
 	cJSON *arr = NULL;
 	size_t got = 0;
-	int fd;
+	int fd, bad = 0;
 
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
 		return cJSON_CreateArray();
 	if (fd < 0) {
+		bad = errno == ELOOP;
 		snprintf(err, errlen, "cannot open history: %s", strerror(errno));
-		return NULL;
+		goto out;
 	}
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		bad = 1;
 		snprintf(err, errlen, "history is not a regular file");
 		goto out;
 	}
 	if (st.st_size > HISTORY_MAX_BYTES) {
+		bad = 1;
 		snprintf(err, errlen, "history is too large");
 		goto out;
 	}
@@ -52,21 +55,41 @@ cJSON *history_read_new(const char *path, char *err, size_t errlen)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0) {
+			snprintf(err, errlen, "cannot read history: %s", strerror(errno));
+			goto out;
+		}
+		if (n == 0)
 			break;
 		got += (size_t)n;
 	}
 	buf[got] = '\0';
-	arr = cJSON_ParseWithLength(buf, got);
+	arr = cJSON_ParseWithLengthOpts(buf, got + 1, NULL, 1);
 	if (!cJSON_IsArray(arr)) {
+		bad = 1;
 		snprintf(err, errlen, "history is not a JSON array");
 		cJSON_Delete(arr);
 		arr = NULL;
 	}
 out:
+	if (corrupt)
+		*corrupt = bad;
 	free(buf);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return arr;
+}
+
+/* The first keep items of arr, in a new array; the rest is deleted with arr. Linear in size. */
+static cJSON *keep_newest(cJSON *arr, int keep)
+{
+	cJSON *kept = cJSON_CreateArray(), *item;
+	int i;
+
+	for (i = 0; kept && i < keep && (item = cJSON_DetachItemFromArray(arr, 0)); i++)
+		cJSON_AddItemToArray(kept, item);
+	cJSON_Delete(arr);
+	return kept;
 }
 
 static int lock_history(const char *path, int lock_ms, char *err, size_t errlen)
@@ -217,7 +240,7 @@ int history_append(const char *path, int keep, int lock_ms, cJSON *entry, char *
 	char why[256];
 	char *text = NULL;
 	cJSON *arr = NULL;
-	int lock_fd, ret = -1;
+	int lock_fd, corrupt = 0, ret = -1;
 
 	lock_fd = lock_history(path, lock_ms, err, errlen);
 	if (lock_fd < 0) {
@@ -225,7 +248,12 @@ int history_append(const char *path, int keep, int lock_ms, cJSON *entry, char *
 		return -1;
 	}
 	remove_stale_temps(path);
-	arr = history_read_new(path, why, sizeof(why));
+	arr = history_read_new(path, &corrupt, why, sizeof(why));
+	if (!arr && !corrupt) {
+		snprintf(err, errlen, "%s", why);
+		cJSON_Delete(entry);
+		goto out;
+	}
 	if (!arr) {
 		set_aside(path, why);
 		arr = cJSON_CreateArray();
@@ -235,9 +263,8 @@ int history_append(const char *path, int keep, int lock_ms, cJSON *entry, char *
 		cJSON_Delete(entry);
 		goto out;
 	}
-	while (cJSON_GetArraySize(arr) > keep)
-		cJSON_DeleteItemFromArray(arr, keep);
-	text = cJSON_PrintUnformatted(arr);
+	arr = keep_newest(arr, keep);
+	text = arr ? cJSON_PrintUnformatted(arr) : NULL;
 	if (!text) {
 		snprintf(err, errlen, "out of memory");
 		goto out;

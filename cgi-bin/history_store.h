@@ -9,18 +9,21 @@ struct cJSON;
 /*
  * history_read_new() returns the array stored at path, newest first; a new, empty array when the
  * file does not exist. The caller deletes it with cJSON_Delete().
- * Errors: NULL with err filled when the file is not a regular file, unreadable, too large or not
- * a JSON array, or when out of memory. Never follows a symlink, never blocks on a FIFO.
+ * Errors: NULL with err filled, and *corrupt set when what is there is not a history (not a
+ * regular file, a symlink, too large, not a JSON array) rather than unreadable for now (no
+ * descriptors, no memory, a read error). corrupt may be NULL. Never follows a symlink, never
+ * blocks on a FIFO.
  *
  * history_append() puts entry first in the array at path and keeps the newest `keep` entries.
  * It holds an exclusive flock on "<path>.lock" (a file that is never renamed or removed) only
  * around read-modify-write, waiting for it at most lock_ms; the new file is written to a temp
  * file in the same directory, fsynced and renamed over path, so readers see the old file or the
- * new one. A file that can't be read as history is renamed aside ("<path>.corrupt-<time>") and
- * the history starts afresh; that is logged. Temp files left by a writer that died are removed.
+ * new one. A file that is not a history is renamed aside ("<path>.corrupt-<time>") and the
+ * history starts afresh; that is logged. One that can't be read for now is left alone (-1).
+ * Temp files left by a writer that died are removed.
  * Takes ownership of entry in every case. Returns 0, or -1 with err filled.
  */
-struct cJSON *history_read_new(const char *path, char *err, size_t errlen);
+struct cJSON *history_read_new(const char *path, int *corrupt, char *err, size_t errlen);
 int history_append(const char *path, int keep, int lock_ms, struct cJSON *entry, char *err,
 		   size_t errlen);
 

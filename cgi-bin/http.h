@@ -46,12 +46,16 @@ typedef void (*handler_fn)(const struct config *cfg, const struct request *req, 
  *
  * response_error() sets status and the body {"error": msg}.
  *
+ * response_refusal() answers what request_route() refused: the error, with Allow: methods for
+ * a 405 and WWW-Authenticate for a 401.
+ *
  * response_text() sets status, a static content type and a copy of text.
  *
  * response_release() frees the body; the response may then be filled again.
  */
 void response_json(struct response *res, int status, const struct cJSON *item);
 void response_error(struct response *res, int status, const char *msg);
+void response_refusal(struct response *res, int status, const char *msg, const char *methods);
 void response_text(struct response *res, int status, const char *type, const char *text);
 void response_release(struct response *res);
 

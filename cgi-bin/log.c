@@ -20,7 +20,7 @@ void log_msg(const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	n = snprintf(line, sizeof(line), "%s[%ld]: ", prog, (long)getpid());
+	n = snprintf(line, sizeof(line), "%.64s[%ld]: ", prog, (long)getpid());
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);

@@ -81,7 +81,11 @@ int request_route(const struct request *req, const char *path, const char *metho
 		snprintf(err, errlen, "request body too large: the limit is %zu bytes", max_body);
 		return 413;
 	}
-	if (!req->body || req->body_len != (size_t)req->content_length) {
+	if (!req->body) {
+		snprintf(err, errlen, "out of memory");
+		return 500;
+	}
+	if (req->body_len != (size_t)req->content_length) {
 		snprintf(err, errlen, "request body shorter than its Content-Length");
 		return 400;
 	}
@@ -138,26 +142,39 @@ unsupported:
 	return 415;
 }
 
-/* What cJSON lets through but JSON forbids or we can't hold: raw control characters in strings,
- * and \u0000. Input is known to be valid UTF-8 without NUL. Returns NULL or the problem. */
+/* What cJSON lets through but JSON forbids or we can't hold: control characters (other than
+ * JSON's whitespace outside strings), escapes other than JSON's (cJSON reads a bad \u escape as
+ * a NUL, cutting the string short), and \u0000. Input is known to be valid UTF-8 without NUL.
+ * Returns NULL or the problem. */
 static const char *json_scan(const char *s, size_t n)
 {
 	int in_string = 0;
-	size_t i;
+	size_t i, k;
 
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (!in_string) {
+			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+				return "invalid JSON: control character";
 			in_string = c == '"';
 		} else if (c == '"') {
 			in_string = 0;
 		} else if (c < 0x20) {
 			return "invalid JSON: control character in a string";
 		} else if (c == '\\') {
-			if (n - i >= 6 && !memcmp(s + i + 1, "u0000", 5))
-				return "code must not contain NUL characters";
-			i++;
+			if (i + 1 >= n || !s[i + 1] || !strchr("\"\\/bfnrtu", s[i + 1]))
+				return "invalid JSON: bad escape";
+			if (s[++i] != 'u')
+				continue;
+			if (n - i < 5)
+				return "invalid JSON: bad escape";
+			for (k = 1; k <= 4; k++)
+				if (!isxdigit((unsigned char)s[i + k]))
+					return "invalid JSON: bad escape";
+			if (!memcmp(s + i + 1, "0000", 4))
+				return "NUL characters (\\u0000) are not allowed";
+			i += 4;
 		}
 	}
 	return NULL;
@@ -370,11 +387,6 @@ int request_parse_run(const struct request *req, int max_code_chars, struct run_
 	ret = body_kind(req->content_type, &kind, err, errlen);
 	if (ret)
 		goto out;
-	if (!req->body) {
-		snprintf(err, errlen, "missing request body");
-		ret = 400;
-		goto out;
-	}
 	ret = kind == BODY_JSON ? parse_json(req, &f, err, errlen) : parse_form(req, &f, err, errlen);
 	if (ret)
 		goto out;

@@ -69,6 +69,13 @@ void response_error(struct response *res, int status, const char *msg)
 	cJSON_Delete(obj);
 }
 
+void response_refusal(struct response *res, int status, const char *msg, const char *methods)
+{
+	response_error(res, status, msg);
+	res->allow = status == 405 ? methods : NULL;
+	res->challenge = status == 401;
+}
+
 const char *http_reason(int status)
 {
 	switch (status) {

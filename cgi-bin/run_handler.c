@@ -14,7 +14,7 @@
 #include "sandbox.h"
 #include "spawn.h"
 
-/* The answer to a run; history keeps the same fields plus language, code and time. */
+/* The answer to a run. */
 static cJSON *result_json(const struct run_result *r)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -31,27 +31,37 @@ static cJSON *result_json(const struct run_result *r)
 	return o;
 }
 
-static cJSON *history_entry(const struct run_request *rr, const struct run_result *r)
+/* The history entry: language and code, the answer's fields but "truncated", and the time. */
+static cJSON *history_entry(const struct run_request *rr, const cJSON *answer)
 {
 	char when[32];
 	time_t now = time(NULL);
 	struct tm tm;
+	const cJSON *field;
 	cJSON *o = cJSON_CreateObject();
 
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 	if (!o || !cJSON_AddStringToObject(o, "language", language_name(rr->language)) ||
-	    !cJSON_AddStringToObject(o, "code", rr->code) ||
-	    !cJSON_AddStringToObject(o, "output", r->output) ||
-	    !cJSON_AddStringToObject(o, "error", r->error) ||
-	    !cJSON_AddNumberToObject(o, "exit_code", r->exit_code) ||
-	    !cJSON_AddStringToObject(o, "status", run_status_name(r->status)) ||
-	    !cJSON_AddNumberToObject(o, "duration_ms", (double)r->duration_ms) ||
-	    !cJSON_AddStringToObject(o, "time", when)) {
-		cJSON_Delete(o);
-		return NULL;
+	    !cJSON_AddStringToObject(o, "code", rr->code))
+		goto fail;
+	cJSON_ArrayForEach(field, answer) {
+		cJSON *copy;
+
+		if (!strcmp(field->string, "truncated"))
+			continue;
+		copy = cJSON_Duplicate(field, 1);
+		if (!copy || !cJSON_AddItemToObject(o, field->string, copy)) {
+			cJSON_Delete(copy);
+			goto fail;
+		}
 	}
+	if (!cJSON_AddStringToObject(o, "time", when))
+		goto fail;
 	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
 }
 
 void run_handle(const struct config *cfg, const struct request *req, struct response *res)
@@ -67,9 +77,7 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 	if (!status)
 		status = request_parse_run(req, cfg->max_code_chars, &rr, err, sizeof(err));
 	if (status) {
-		response_error(res, status, err);
-		res->allow = status == 405 ? "POST" : NULL;
-		res->challenge = status == 401;
+		response_refusal(res, status, err, "POST");
 		goto out;
 	}
 	switch (client_slot_take(cfg->state_dir, req->remote_addr, cfg->per_client_runs, &slot, err,
@@ -98,15 +106,16 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 	log_msg("run from %s (%s): %s, exit %d, %ld ms, %zu+%zu bytes of output", req->remote_addr,
 		language_name(rr.language), run_status_name(result.status), result.exit_code,
 		result.duration_ms, strlen(result.output), strlen(result.error));
-	entry = history_entry(&rr, &result);
+	answer = result_json(&result);
+	if (!answer) {
+		response_error(res, 500, "out of memory");
+		goto out;
+	}
+	entry = history_entry(&rr, answer);
 	if (!entry || history_append(cfg->history_path, cfg->history_size, cfg->history_lock_ms, entry,
 				     err, sizeof(err)))
 		log_msg("history not updated: %s", entry ? err : "out of memory");
-	answer = result_json(&result);
-	if (answer)
-		response_json(res, 200, answer);
-	else
-		response_error(res, 500, "out of memory");
+	response_json(res, 200, answer);
 out:
 	cJSON_Delete(answer);
 	run_result_release(&result);

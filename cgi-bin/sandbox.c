@@ -23,6 +23,11 @@
 static const char *const python_cmd[] = { "python3", "-I", "-u", "-", NULL };
 static const char *const node_cmd[] = { "node", "-", NULL };
 
+static const char *image_of(const struct config *cfg, enum language lang)
+{
+	return lang == LANG_JAVASCRIPT ? cfg->javascript_image : cfg->python_image;
+}
+
 const char *run_status_name(enum run_status status)
 {
 	static const char *const names[] = { "ok", "error", "timeout", "memory_limit" };
@@ -33,7 +38,7 @@ void sandbox_argv(struct docker_argv *a, const struct config *cfg, enum language
 		  const char *name)
 {
 	const char *const *cmd = lang == LANG_JAVASCRIPT ? node_cmd : python_cmd;
-	const char *image = lang == LANG_JAVASCRIPT ? cfg->javascript_image : cfg->python_image;
+	const char *image = image_of(cfg, lang);
 	size_t n = 0;
 
 	snprintf(a->name, sizeof(a->name), "%s", name);
@@ -97,35 +102,41 @@ static void new_name(char *buf, size_t len, const char *instance)
 		o += snprintf(buf + o, len - (size_t)o, "%02x", r[i]);
 }
 
-static void container_remove(const struct config *cfg, const char *name)
+/* Returns 0 when docker removed it (or it was not there). */
+static int container_remove(const struct config *cfg, const char *name)
 {
 	char *argv[] = { (char *)cfg->docker, "rm", "--force", "--volumes", (char *)name, NULL };
 	char out[256];
 
-	if (spawn_capture(cfg->docker, argv, DOCKER_TIMEOUT_MS, out, sizeof(out)))
-		log_msg("docker rm %s failed; the start-up sweep will remove it", name);
+	if (spawn_capture(cfg->docker, argv, DOCKER_TIMEOUT_MS, out, sizeof(out)) == 0)
+		return 0;
+	log_msg("docker rm %s failed; the start-up sweep will remove it", name);
+	return -1;
 }
 
-/* State of a finished container: 0 and the fields, or -1 when docker does not know it. */
+/* State of a container that has exited: 0 and the fields, or -1 when docker does not know it
+ * or it has not exited (the CLI failed, not the program). */
 static int container_state(const struct config *cfg, const char *name, int *exit_code,
 			   int *oom_killed)
 {
 	char *argv[] = { (char *)cfg->docker, "inspect", "--type", "container", "--format",
-			 "{{.State.ExitCode}} {{.State.OOMKilled}}", (char *)name, NULL };
-	char out[128], oom[16];
+			 "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}", (char *)name,
+			 NULL };
+	char out[128], status[32], oom[16];
 
 	if (spawn_capture(cfg->docker, argv, DOCKER_TIMEOUT_MS, out, sizeof(out)) != 0 ||
-	    sscanf(out, "%d %15s", exit_code, oom) != 2)
+	    sscanf(out, "%31s %d %15s", status, exit_code, oom) != 3 || strcmp(status, "exited"))
 		return -1;
 	*oom_killed = !strcmp(oom, "true");
 	return 0;
 }
 
+
 /* The client's message for a container that never started, from what docker said. */
 static void start_failure(const struct config *cfg, enum language lang, const char *docker_err,
 			  char *err, size_t errlen)
 {
-	const char *image = lang == LANG_JAVASCRIPT ? cfg->javascript_image : cfg->python_image;
+	const char *image = image_of(cfg, lang);
 
 	if (docker_err && strstr(docker_err, "No such image"))
 		snprintf(err, errlen, "sandbox image %s is not available: build it with make images",
@@ -162,8 +173,8 @@ int sandbox_run(const struct config *cfg, enum language lang, const char *code, 
 	char name[96], msg[128];
 	int64_t started = 0, ended;
 	enum pump_end end;
-	int ret = -1, spawned = 0, code_exit, oom = 0, timed_out = 0;
-	size_t out_len;
+	int ret = -1, spawned = 0, removed = 0, code_exit, oom = 0, timed_out = 0;
+	size_t out_len, err_from = 0;
 
 	memset(res, 0, sizeof(*res));
 	new_name(name, sizeof(name), cfg->instance);
@@ -181,13 +192,16 @@ int sandbox_run(const struct config *cfg, enum language lang, const char *code, 
 	end = child_pump(&c, mono_ms() + cfg->start_timeout_s * 1000LL, 1, intr);
 	if (end == PUMP_OUTPUT) {
 		started = mono_ms();
+		err_from = c.err.len; /* what came before is docker's, not the program's */
+		if (err_from)
+			log_msg("docker said before the start: %s", c.err.buf);
 		end = child_pump(&c, started + cfg->timeout_s * 1000LL, 0, intr);
 	}
 	ended = mono_ms();
 	if (end != PUMP_EOF) {
 		/* Killing the client would leave the container running: remove the container, let the
 		 * client pass on what the program printed, then make sure the client is gone. */
-		container_remove(cfg, name);
+		removed = !container_remove(cfg, name) && started;
 		if (child_pump(&c, mono_ms() + 2000, 0, NULL) != PUMP_EOF)
 			child_kill(&c);
 		timed_out = end == PUMP_DEADLINE && started;
@@ -234,9 +248,10 @@ int sandbox_run(const struct config *cfg, enum language lang, const char *code, 
 	if (c.out.truncated)
 		out_len = utf8_trim_partial(c.out.buf + 1, out_len);
 	res->output = utf8_sanitize_new(c.out.buf + 1, out_len);
-	res->error = utf8_sanitize_new(c.err.buf ? c.err.buf : "",
-				       c.err.truncated ? utf8_trim_partial(c.err.buf, c.err.len)
-						       : c.err.len);
+	res->error = utf8_sanitize_new(c.err.buf ? c.err.buf + err_from : "",
+				       c.err.truncated
+					       ? utf8_trim_partial(c.err.buf + err_from, c.err.len - err_from)
+					       : c.err.len - err_from);
 	if (res->error && (timed_out || oom)) {
 		char *joined;
 
@@ -255,7 +270,8 @@ int sandbox_run(const struct config *cfg, enum language lang, const char *code, 
 	}
 	ret = 0;
 out:
-	if (spawned) /* also when it never started: its creation may have raced the kill */
+	/* Also when it never started: its creation may have raced the first removal. */
+	if (spawned && !removed)
 		container_remove(cfg, name);
 	child_release(&c);
 	return ret;

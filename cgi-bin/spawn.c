@@ -109,8 +109,10 @@ static void drain(int *fd, struct capture *cap)
 {
 	char chunk[16384];
 	ssize_t n;
+	int round;
 
-	for (;;) {
+	/* A bounded number of reads, so that a pipe kept full can't starve the rest of the loop. */
+	for (round = 0; round < 16; round++) {
 		n = read(*fd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -219,8 +221,13 @@ int child_wait(struct child *c, int64_t deadline_ms)
 	while (c->pid > 0) {
 		pid_t r = waitpid(c->pid, &c->status, WNOHANG);
 
-		if (r == c->pid || (r < 0 && errno == ECHILD)) {
+		if (r == c->pid) {
 			c->pid = -1;
+			break;
+		}
+		if (r < 0 && errno == ECHILD) { /* reaped elsewhere: the outcome is unknown */
+			c->pid = -1;
+			c->status = SIGKILL; /* reads as killed by a signal */
 			break;
 		}
 		if (r < 0 && errno != EINTR)

@@ -93,7 +93,9 @@ static void test_bad_lines(void **state)
 	expect_error("javascript_image = node 18\n",
 		     "1: javascript_image: may hold only letters, digits and ._:/@- and must not start with '-'");
 	expect_error("instance = a;b\n",
-		     "1: instance: may hold only letters, digits and ._:/@- and must not start with '-'");
+		     "1: instance: may hold only letters, digits and _.- and must start with a letter or digit");
+	expect_error("instance = a:b\n",
+		     "1: instance: may hold only letters, digits and _.- and must start with a letter or digit");
 	expect_error("cpus = lots\n", "1: cpus: not a number of CPUs between 0.01 and 1024");
 	{
 		char want[300];
@@ -102,6 +104,25 @@ static void test_bad_lines(void **state)
 	}
 	expect_error("api_token = short\n", "1: api_token: must be 16 to 128 letters, digits or -._~+/=");
 	expect_error("memory_mb = 99999999999999999999\n", "1: memory_mb: not a whole number");
+}
+
+/* A relative config path: relative values are taken from the file's directory, made absolute. */
+static void test_relative_config_path(void **state)
+{
+	struct config cfg;
+	char err[512], cwd[256], expect[300];
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(dir), 0);
+	load("history_path = ../x/h.json\n", &cfg, err);
+	assert_int_equal(config_load(&cfg, "sce.conf", err, sizeof(err)), 0);
+	assert_string_equal(cfg.history_path, "/tmp/x/h.json");
+	assert_int_equal(chdir("/tmp"), 0);
+	snprintf(expect, sizeof(expect), "%s/sce.conf", dir + 5);
+	assert_int_equal(config_load(&cfg, expect, err, sizeof(err)), 0);
+	assert_string_equal(cfg.history_path, "/tmp/x/h.json");
+	assert_int_equal(chdir(cwd), 0);
 }
 
 static void test_missing_file(void **state)
@@ -130,6 +151,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_bad_lines),
+		cmocka_unit_test(test_relative_config_path),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_relative_docker_refused),
 	};

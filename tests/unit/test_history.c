@@ -76,7 +76,7 @@ static void test_missing_is_empty(void **state)
 	cJSON *arr;
 
 	(void)state;
-	arr = history_read_new(path, err, sizeof(err));
+	arr = history_read_new(path, NULL, err, sizeof(err));
 	assert_non_null(arr);
 	assert_int_equal(cJSON_GetArraySize(arr), 0);
 	cJSON_Delete(arr);
@@ -91,7 +91,7 @@ static void test_newest_first_and_trimmed(void **state)
 	(void)state;
 	for (i = 0; i < 13; i++)
 		assert_int_equal(history_append(path, 10, 1000, entry(i), err, sizeof(err)), 0);
-	arr = history_read_new(path, err, sizeof(err));
+	arr = history_read_new(path, NULL, err, sizeof(err));
 	assert_int_equal(cJSON_GetArraySize(arr), 10);
 	for (i = 0; i < 10; i++)
 		assert_int_equal(cJSON_GetArrayItem(arr, i)->child->valueint, 12 - i);
@@ -107,10 +107,10 @@ static void test_corrupt_file_is_set_aside(void **state)
 
 	(void)state;
 	write_file("[{\"n\":1},");
-	assert_null(history_read_new(path, err, sizeof(err)));
+	assert_null(history_read_new(path, NULL, err, sizeof(err)));
 	assert_string_equal(err, "history is not a JSON array");
 	assert_int_equal(history_append(path, 10, 1000, entry(7), err, sizeof(err)), 0);
-	arr = history_read_new(path, err, sizeof(err));
+	arr = history_read_new(path, NULL, err, sizeof(err));
 	assert_int_equal(cJSON_GetArraySize(arr), 1);
 	cJSON_Delete(arr);
 	assert_int_equal(count_files(".corrupt-"), 1);
@@ -133,7 +133,7 @@ static void test_symlink_is_not_followed(void **state)
 	fclose(f);
 	unlink(path);
 	assert_int_equal(symlink(target, path), 0);
-	assert_null(history_read_new(path, err, sizeof(err)));
+	assert_null(history_read_new(path, NULL, err, sizeof(err)));
 	assert_int_equal(history_append(path, 10, 1000, entry(1), err, sizeof(err)), 0);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
@@ -152,7 +152,7 @@ static void test_fifo_does_not_block(void **state)
 	(void)state;
 	unlink(path);
 	assert_int_equal(mkfifo(path, 0600), 0);
-	assert_null(history_read_new(path, err, sizeof(err)));
+	assert_null(history_read_new(path, NULL, err, sizeof(err)));
 	assert_string_equal(err, "history is not a regular file");
 	assert_int_equal(history_append(path, 10, 1000, entry(1), err, sizeof(err)), 0);
 	assert_true(mono_ms() - start < 1000);
@@ -169,10 +169,10 @@ static void test_directory_in_place(void **state)
 	assert_int_equal(mkdir(path, 0700), 0);
 	snprintf(inner, sizeof(inner), "%s/keep", path);
 	close(open(inner, O_CREAT | O_WRONLY, 0600));
-	assert_null(history_read_new(path, err, sizeof(err)));
+	assert_null(history_read_new(path, NULL, err, sizeof(err)));
 	/* The directory is set aside (renamed, not emptied), and a new history starts. */
 	assert_int_equal(history_append(path, 10, 1000, entry(5), err, sizeof(err)), 0);
-	arr = history_read_new(path, err, sizeof(err));
+	arr = history_read_new(path, NULL, err, sizeof(err));
 	assert_int_equal(cJSON_GetArraySize(arr), 1);
 	cJSON_Delete(arr);
 }
@@ -218,7 +218,7 @@ static void test_concurrent_processes(void **state)
 		wait(&status);
 		assert_int_equal(status, 0);
 	}
-	arr = history_read_new(path, err, sizeof(err));
+	arr = history_read_new(path, NULL, err, sizeof(err));
 	assert_int_equal(cJSON_GetArraySize(arr), 40);
 	cJSON_Delete(arr);
 }
@@ -247,7 +247,7 @@ static void test_writer_killed_mid_write(void **state)
 		usleep((useconds_t)(rand() % 3000));
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
-		arr = history_read_new(path, err, sizeof(err)); /* [] if nothing was renamed yet */
+		arr = history_read_new(path, NULL, err, sizeof(err)); /* [] if nothing was renamed yet */
 		assert_non_null(arr);
 		assert_true(cJSON_GetArraySize(arr) <= 10);
 		cJSON_Delete(arr);

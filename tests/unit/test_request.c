@@ -152,7 +152,15 @@ static void test_json_errors(void **state)
 	expect(JSON, "{\"language\":\"python\",\"code\":\"a\",\"Language\":\"b\"}", 400,
 	       "unknown field \"Language\"");
 	expect(JSON, "{\"language\":\"python\",\"code\":\"a\\u0000b\"}", 400,
-	       "code must not contain NUL characters");
+	       "NUL characters (\\u0000) are not allowed");
+	expect(JSON, "{\"language\":\"python\",\"code\":\"print(1)\\uZZZZimport os\"}", 400,
+	       "invalid JSON: bad escape");
+	expect(JSON, "{\"language\":\"python\",\"code\":\"\\u00g1\"}", 400, "invalid JSON: bad escape");
+	expect(JSON, "{\"language\":\"python\",\"code\":\"\\u12\"}", 400, "invalid JSON: bad escape");
+	expect(JSON, "{\"language\":\"python\",\"code\":\"\\x41\"}", 400, "invalid JSON: bad escape");
+	expect(JSON, "{\"language\\uZZZZjunk\":\"python\",\"code\":\"1\"}", 400, "invalid JSON: bad escape");
+	expect(JSON, "{\"language\":\"python\",\x0b\"code\":\"x\"}", 400, "invalid JSON: control character");
+	expect(JSON, "{\"language\":\"python\",\x01\"code\":\"x\"}", 400, "invalid JSON: control character");
 	expect(JSON, "{\"language\":\"python\",\"code\":\"\\ud83d\"}", 400, "invalid JSON");
 	expect(JSON, "{\"language\":\"python\",\"code\":\"\\ude00\"}", 400, "invalid JSON");
 	expect(JSON, "{\"language\":\"python\",\"code\":\"a\nb\"}", 400,

@@ -255,13 +255,13 @@ static void test_137_asks_the_engine(void **state)
 	char err[256];
 
 	(void)state;
-	put("inspect", "137 true\n");
+	put("inspect", "exited 137 true\n");
 	assert_int_equal(run("exit137", &res, err), 0);
 	assert_int_equal(res.status, RUN_MEMORY);
 	assert_int_equal(res.exit_code, 137);
 	assert_string_equal(res.error, "Memory limit exceeded (128 MB).");
 	run_result_release(&res);
-	put("inspect", "137 false\n");
+	put("inspect", "exited 137 false\n");
 	assert_int_equal(run("exit137", &res, err), 0);
 	assert_int_equal(res.status, RUN_ERROR);
 	assert_string_equal(res.error, "");
@@ -278,7 +278,10 @@ static void test_125_of_a_vanished_container_is_a_failure(void **state)
 	unlink(path);
 	assert_int_equal(run("exit125", &res, err), -1);
 	assert_string_equal(err, "sandbox failed while running");
-	put("inspect", "125 false\n");
+	put("inspect", "running 0 false\n");
+	assert_int_equal(run("exit125", &res, err), -1); /* the CLI failed, the container runs on */
+	assert_string_equal(err, "sandbox failed while running");
+	put("inspect", "exited 125 false\n");
 	assert_int_equal(run("exit125", &res, err), 0);
 	assert_int_equal(res.exit_code, 125);
 	assert_int_equal(res.status, RUN_ERROR);
