@@ -25,8 +25,8 @@ else
 Q := @
 endif
 
-LIB_SRC := config.c utf8.c response.c request.c spawn.c sandbox.c history_store.c log.c \
-	client_slots.c front.c run_handler.c history_handler.c
+LIB_SRC := config.c utf8.c response.c request.c spawn.c container.c pool.c sandbox.c \
+	history_store.c log.c slots.c front.c run_handler.c history_handler.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PROGRAMS := cgi-bin/run.fcgi cgi-bin/history.fcgi
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))

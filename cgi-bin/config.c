@@ -37,8 +37,13 @@ static const struct key keys[] = {
 	STR(seccomp_profile, K_FILE),
 	STR(history_path, K_PATH),
 	STR(state_dir, K_PATH),
+	STR(cgroup_root, K_PATH),
 	STR(api_token, K_TOKEN),
 	INT(per_client_runs, 0, 1024),
+	INT(max_runs, 0, 4096),
+	INT(queue_wait_ms, 0, 60000),
+	INT(warm_python, 0, 64),
+	INT(warm_javascript, 0, 64),
 	INT(history_size, 1, 50), /* 50 entries of the largest size stay within the 64 MiB a reader takes */
 	INT(history_lock_ms, 0, 60000),
 	INT(timeout_s, 1, 3600),
@@ -58,7 +63,7 @@ void config_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	strcpy(cfg->bind, "127.0.0.1");
 	cfg->port = 5000;
-	cfg->workers = 4;
+	cfg->workers = 16;
 	strcpy(cfg->docker, "/usr/bin/docker");
 	strcpy(cfg->python_image, "sce-python:3.11");
 	strcpy(cfg->javascript_image, "sce-node:18");
@@ -67,7 +72,11 @@ void config_defaults(struct config *cfg)
 	strcpy(cfg->seccomp_profile, "/etc/safe-code-executor/seccomp.json");
 	strcpy(cfg->history_path, "/var/lib/safe-code-executor/history.json");
 	strcpy(cfg->state_dir, "/var/lib/safe-code-executor");
+	strcpy(cfg->cgroup_root, "/sys/fs/cgroup");
 	cfg->per_client_runs = 2;
+	cfg->queue_wait_ms = 2000;
+	cfg->warm_python = 2;
+	cfg->warm_javascript = 2;
 	cfg->history_size = 10;
 	cfg->history_lock_ms = 2000;
 	cfg->timeout_s = 10;
@@ -323,6 +332,10 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 				 (char *)cfg + keys[i].off);
 			goto out;
 		}
+	}
+	if (cfg->max_runs == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg->max_runs = cpus > 0 ? (int)(cpus * 2) : 2;
 	}
 	ret = 0;
 	goto out;

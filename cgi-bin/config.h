@@ -16,9 +16,14 @@ struct config {
 	char runtime[64];              /* OCI runtime docker uses: runc, or runsc (gVisor) */
 	char seccomp_profile[PATH_MAX]; /* seccomp profile given to docker; must be readable */
 	char history_path[PATH_MAX];   /* absolute path of history.json */
-	char state_dir[PATH_MAX];      /* absolute path of the service's own state (client slots) */
+	char state_dir[PATH_MAX];      /* absolute path of the service's own state (slots, pool) */
+	char cgroup_root[PATH_MAX];    /* where the cgroup file systems are mounted */
 	char api_token[129];           /* required as "Authorization: Bearer <token>"; "" = none */
 	int per_client_runs;           /* simultaneous runs per client address; 0 = no cap */
+	int max_runs;                  /* simultaneous runs in all; 0 = twice the CPUs */
+	int queue_wait_ms;             /* longest wait for a run slot before a 503 */
+	int warm_python;               /* idle containers kept ready per language; 0 = none */
+	int warm_javascript;
 	int history_size;              /* entries kept in history.json */
 	int history_lock_ms;           /* longest wait for the history lock */
 	int timeout_s;                 /* run time allowed to the user's program */

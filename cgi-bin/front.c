@@ -169,7 +169,7 @@ static void serve(const struct source *src, const struct config *cfg, handler_fn
 	free(req.body);
 }
 
-int front_main(int argc, char **argv, handler_fn handle)
+int front_main(int argc, char **argv, const struct program *p)
 {
 	struct config cfg;
 	FCGX_Request rq;
@@ -185,8 +185,13 @@ int front_main(int argc, char **argv, handler_fn handle)
 		printf("Using history file at: %s\n", cfg.history_path);
 		return 0;
 	}
+	if (argc == 2 && !strcmp(argv[1], "--prepare")) {
+		if (p->prepare)
+			p->prepare(&cfg);
+		return 0;
+	}
 	if (argc > 1) {
-		fprintf(stderr, "usage: %s [--check-config]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--check-config | --prepare]\n", argv[0]);
 		return 2;
 	}
 	if (FCGX_Init()) {
@@ -196,8 +201,11 @@ int front_main(int argc, char **argv, handler_fn handle)
 	install_signals();
 	if (FCGX_IsCGI()) {
 		busy = 1;
-		serve(&src, &cfg, handle);
+		serve(&src, &cfg, p->handle);
 		fflush(stdout);
+		fclose(stdout); /* the answer is complete: the web server may send it now */
+		if (p->after)
+			p->after(&cfg);
 		return 0;
 	}
 	if (FCGX_InitRequest(&rq, 0, 0))
@@ -205,8 +213,10 @@ int front_main(int argc, char **argv, handler_fn handle)
 	src.rq = &rq;
 	while (!front_stop && FCGX_Accept_r(&rq) >= 0) {
 		busy = 1;
-		serve(&src, &cfg, handle);
+		serve(&src, &cfg, p->handle);
 		FCGX_Finish_r(&rq);
+		if (p->after && !front_stop)
+			p->after(&cfg);
 		busy = 0;
 	}
 	return 0;

@@ -9,16 +9,25 @@
 /* Non-zero once SIGTERM or SIGINT arrived during a request: finish it quickly and exit. */
 extern volatile sig_atomic_t front_stop;
 
+/* What a program does: handle answers one request; after (may be NULL) runs once each answer
+ * has gone; prepare (may be NULL) is what --prepare does before the service starts serving. */
+struct program {
+	handler_fn handle;
+	void (*after)(const struct config *cfg);
+	void (*prepare)(const struct config *cfg);
+};
+
 /*
  * front_main() is a program's main(): it loads the config ($SCE_CONFIG or the built-in path;
  * a bad line ends the program with status 1 and the line number on stderr), then
  *   with --check-config: prints "Using history file at: PATH" and exits 0;
+ *   with --prepare: runs p->prepare and exits 0;
  *   under a FastCGI server (stdin is a listening socket): answers requests until stopped;
  *   otherwise: answers one CGI request from the environment and stdin.
  * Each request is read into a struct request (the body only when it is a POST within the size
  * limit), passed to handle, and the struct response written out with the headers every answer
  * carries (X-Content-Type-Options: nosniff, Cache-Control: no-store).
  */
-int front_main(int argc, char **argv, handler_fn handle);
+int front_main(int argc, char **argv, const struct program *p);
 
 #endif

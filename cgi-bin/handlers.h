@@ -4,8 +4,12 @@
 
 #include "http.h"
 
-/* POST /run: validate, run in the sandbox, record in history, answer the result. */
+/* POST /run: validate, run in the sandbox, record in history, answer the result.
+ * run_after(): once the answer has gone, remove the used container and refill the warm pool.
+ * run_prepare(): before serving, remove what a previous run of the service left, fill the pool. */
 void run_handle(const struct config *cfg, const struct request *req, struct response *res);
+void run_after(const struct config *cfg);
+void run_prepare(const struct config *cfg);
 
 /* GET /history: the stored executions, newest first. */
 void history_handle(const struct config *cfg, const struct request *req, struct response *res);

@@ -4,5 +4,6 @@
 
 int main(int argc, char **argv)
 {
-	return front_main(argc, argv, history_handle);
+	static const struct program history = { history_handle, NULL, NULL };
+	return front_main(argc, argv, &history);
 }

@@ -1,18 +1,27 @@
 /* run_handler.c - POST /run: validation, one sandbox run, the history entry and the JSON answer. */
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "client_slots.h"
 #include "config.h"
 #include "front.h"
 #include "handlers.h"
 #include "history_store.h"
 #include "log.h"
 #include "request.h"
+#include "pool.h"
 #include "sandbox.h"
+#include "slots.h"
 #include "spawn.h"
+
+/* A figure the cgroup may not have had: a number, or null. */
+static cJSON *add_figure(cJSON *o, const char *name, long long value)
+{
+	return value < 0 ? cJSON_AddNullToObject(o, name)
+			 : cJSON_AddNumberToObject(o, name, (double)value);
+}
 
 /* The answer to a run. */
 static cJSON *result_json(const struct run_result *r)
@@ -24,7 +33,9 @@ static cJSON *result_json(const struct run_result *r)
 	    !cJSON_AddNumberToObject(o, "exit_code", r->exit_code) ||
 	    !cJSON_AddStringToObject(o, "status", run_status_name(r->status)) ||
 	    !cJSON_AddNumberToObject(o, "duration_ms", (double)r->duration_ms) ||
-	    !cJSON_AddBoolToObject(o, "truncated", r->truncated)) {
+	    !cJSON_AddBoolToObject(o, "truncated", r->truncated) ||
+	    !add_figure(o, "memory_peak_bytes", r->used.memory_peak) ||
+	    !add_figure(o, "cpu_time_ms", r->used.cpu_ns < 0 ? -1 : r->used.cpu_ns / 1000000)) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -64,6 +75,54 @@ fail:
 	return NULL;
 }
 
+/* The container of the last run, removed once its answer has gone (run_after). */
+static struct container pending;
+static int has_pending;
+
+/* Takes this client's slot and a run slot; 0, or the status to answer with err. */
+static int take_slots(const struct config *cfg, const struct request *req, int *client,
+		      int *run, struct response *res)
+{
+	char key[32], dir[PATH_MAX], err[256];
+
+	client_key(req->remote_addr, key, sizeof(key));
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/clients", cfg->state_dir) >= sizeof(dir))
+		dir[0] = '\0'; /* slot_take() then fails: a 503 */
+	switch (slot_take(dir, key, cfg->per_client_runs, 0, client, err, sizeof(err))) {
+	case 0:
+		break;
+	case 1:
+		snprintf(err, sizeof(err), "too many runs at once from your address (at most %d)",
+			 cfg->per_client_runs);
+		response_error(res, 429, err);
+		res->retry_after = 1;
+		return 429;
+	default:
+		log_msg("client slots: %s", err);
+		response_error(res, 503, "service unavailable: cannot count runs");
+		return 503;
+	}
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/runs", cfg->state_dir) >= sizeof(dir))
+		dir[0] = '\0';
+	switch (slot_take(dir, "run", cfg->max_runs, cfg->queue_wait_ms, run, err, sizeof(err))) {
+	case 0:
+		return 0;
+	case 1:
+		snprintf(err, sizeof(err), "server busy: %d programs are running, try again shortly",
+			 cfg->max_runs);
+		response_error(res, 503, err);
+		res->retry_after = 2;
+		break;
+	default:
+		log_msg("run slots: %s", err);
+		response_error(res, 503, "service unavailable: cannot count runs");
+		break;
+	}
+	slot_release(*client);
+	*client = -1;
+	return 503;
+}
+
 void run_handle(const struct config *cfg, const struct request *req, struct response *res)
 {
 	struct run_request rr = RUN_REQUEST_INIT;
@@ -71,7 +130,7 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 	struct interrupt intr = { &front_stop, req->client_fd };
 	cJSON *answer = NULL, *entry;
 	char err[256];
-	int status, slot = -1, ran;
+	int status, client = -1, run = -1, ran;
 
 	status = request_route(req, "/run", "POST", cfg->api_token, cfg->max_body, err, sizeof(err));
 	if (!status)
@@ -80,32 +139,23 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 		response_refusal(res, status, err, "POST");
 		goto out;
 	}
-	switch (client_slot_take(cfg->state_dir, req->remote_addr, cfg->per_client_runs, &slot, err,
-				 sizeof(err))) {
-	case 0:
-		break;
-	case 1:
-		snprintf(err, sizeof(err), "too many runs at once from your address (at most %d)",
-			 cfg->per_client_runs);
-		response_error(res, 429, err);
-		res->retry_after = 1;
+	if (take_slots(cfg, req, &client, &run, res))
 		goto out;
-	default:
-		log_msg("client slots: %s", err);
-		response_error(res, 503, "service unavailable: cannot count runs per client");
-		goto out;
-	}
 	ran = sandbox_run(cfg, rr.language, rr.code, rr.code_len, &intr, &result, err, sizeof(err));
-	client_slot_release(slot);
+	slot_release(run);
+	slot_release(client);
+	pending = result.ct;
+	has_pending = result.has_container;
 	if (ran) {
 		log_msg("run from %s (%s): not run: %s", req->remote_addr, language_name(rr.language),
 			err);
 		response_error(res, 503, err);
 		goto out;
 	}
-	log_msg("run from %s (%s): %s, exit %d, %ld ms, %zu+%zu bytes of output", req->remote_addr,
-		language_name(rr.language), run_status_name(result.status), result.exit_code,
-		result.duration_ms, strlen(result.output), strlen(result.error));
+	log_msg("run from %s (%s): %s, exit %d, %ld ms, %s, %zu+%zu bytes of output",
+		req->remote_addr, language_name(rr.language), run_status_name(result.status),
+		result.exit_code, result.duration_ms, result.warm ? "warm" : "cold",
+		strlen(result.output), strlen(result.error));
 	answer = result_json(&result);
 	if (!answer) {
 		response_error(res, 500, "out of memory");
@@ -120,4 +170,19 @@ out:
 	cJSON_Delete(answer);
 	run_result_release(&result);
 	run_request_release(&rr);
+}
+
+void run_after(const struct config *cfg)
+{
+	if (has_pending)
+		pool_done(cfg, &pending);
+	has_pending = 0;
+	pool_refill(cfg);
+	pool_sweep(cfg, 0);
+}
+
+void run_prepare(const struct config *cfg)
+{
+	pool_sweep(cfg, 1);
+	pool_refill(cfg);
 }

@@ -4,5 +4,6 @@
 
 int main(int argc, char **argv)
 {
-	return front_main(argc, argv, run_handle);
+	static const struct program run = { run_handle, run_after, run_prepare };
+	return front_main(argc, argv, &run);
 }

@@ -33,7 +33,8 @@ trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-sweep_containers "$instance"
+# Containers a previous run of the service left, and the warm pool.
+"$SCE_ROOT/cgi-bin/run.fcgi" --prepare
 lighttpd -tt -f "$SCE_ROOT/conf/lighttpd.conf" >/dev/null
 lighttpd -D -f "$SCE_ROOT/conf/lighttpd.conf" &
 lighttpd_pid=$!

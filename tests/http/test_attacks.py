@@ -11,12 +11,6 @@ import requests
 
 from conftest import CANARY
 
-SANDBOX_UID = "65534"
-
-
-def sandbox_processes():
-    out = subprocess.run(["pgrep", "-u", SANDBOX_UID, "-a"], capture_output=True, text=True).stdout
-    return out.splitlines()
 
 
 def attack(stack, language, code, *, status=200, source="127.0.2.1"):
@@ -26,9 +20,10 @@ def attack(stack, language, code, *, status=200, source="127.0.2.1"):
     body = json.loads(text)
     assert raw.status_code == status, body
     assert raw.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert stack.containers() == [], "a container outlived its request"
+    stack.settle()
+    assert stack.used_containers() == [], "a container outlived its request"
     assert stack.docker_clients() == [], "a docker client outlived its request"
-    assert sandbox_processes() == [], "a sandbox process outlived its container"
+    assert stack.stray_processes() == [], "a sandbox process outlived its container"
     temps = [p.name for p in stack.history_path.parent.glob("*.tmp*")]
     assert temps == [], temps
     history = stack.history()

@@ -58,7 +58,8 @@ def test_missing_image_is_named_without_docker_details(guarded):
     r = requests.post(guarded.url("/run"), headers=auth(), timeout=60,
                       json={"language": "javascript", "code": "console.log(1)"})
     assert_json_error(r, 503, "sandbox image sce-missing:0 is not available: build it with make images")
-    assert guarded.containers() == []
+    guarded.settle()
+    assert guarded.used_containers() == []
     assert "No such image" in guarded.log()  # docker's words go to the log, not to the client
 
 
@@ -146,14 +147,14 @@ def test_client_that_leaves_mid_run_leaves_nothing_behind(stack, clean):
     s.sendall(b"POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
               b"Content-Length: %d\r\n\r\n" % len(body) + body)
     deadline = time.monotonic() + 10
-    while not stack.containers() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert stack.containers(), "the run did not start"
+    while not [c for c in stack.docker_clients() if " exec " in c] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stack.docker_clients(), "the run did not start"
     s.close()
-    deadline = time.monotonic() + 14  # at the latest at the run's deadline
-    while (stack.containers() or stack.docker_clients()) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 16  # at the latest at the run's deadline
+    while (stack.used_containers() or stack.docker_clients()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert stack.containers() == [] and stack.docker_clients() == []
+    assert stack.used_containers() == [] and stack.docker_clients() == []
 
 
 def test_slot_and_lock_descriptors_do_not_reach_docker(stack, clean):
@@ -164,7 +165,7 @@ def test_slot_and_lock_descriptors_do_not_reach_docker(stack, clean):
     pids = []
     deadline = time.monotonic() + 10
     while not pids and time.monotonic() < deadline:
-        pids = subprocess.run(["pgrep", "-f", f"docker run --name sce-{stack.instance}-"],
+        pids = subprocess.run(["pgrep", "-f", f"docker exec --interactive sce-{stack.instance}-"],
                               capture_output=True, text=True).stdout.split()
         time.sleep(0.05)
     assert pids, "no docker client seen"

@@ -5,7 +5,8 @@ import requests
 
 from conftest import DOCKER, ROOT, assert_json_error
 
-RUN_KEYS = {"output", "error", "exit_code", "status", "duration_ms", "truncated"}
+RUN_KEYS = {"output", "error", "exit_code", "status", "duration_ms", "truncated",
+            "memory_peak_bytes", "cpu_time_ms"}
 
 
 def image(key):
@@ -32,6 +33,9 @@ def test_python_print(stack, clean):
     assert body["status"] == "ok"
     assert body["truncated"] is False
     assert isinstance(body["duration_ms"], int) and 0 <= body["duration_ms"] < 10000
+    # read from the container's cgroup: a Python hello-world uses some MB and some CPU
+    assert 1 << 20 < body["memory_peak_bytes"] <= 128 << 20
+    assert 0 < body["cpu_time_ms"] < 10000
 
 
 def test_javascript_console_log(stack, clean):
@@ -56,6 +60,7 @@ def test_memory_bomb_is_killed(stack, clean):
     assert body["exit_code"] == 137
     assert body["status"] == "memory_limit"
     assert body["error"] == "Memory limit exceeded (128 MB)."
+    assert body["memory_peak_bytes"] == 128 << 20
 
 
 def test_network_is_blocked(stack, clean):

@@ -1,11 +1,13 @@
-/* test_sandbox.c - the docker argv, and the sandbox's error paths driven by a fake docker CLI.
- * (That the sandbox really isolates anything is shown by the HTTP suite, with the real engine.) */
+/* test_sandbox.c - the docker command lines, and the sandbox's and the pool's paths driven by a
+ * fake docker CLI. (That the sandbox isolates anything is shown by the HTTP suites, with the
+ * real engine and images.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "container.h"
+#include "pool.h"
 #include "sandbox.h"
 #include "spawn.h"
+
+#define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static char dir[64];
 static struct config cfg;
@@ -35,19 +41,33 @@ static int has(char **argv, const char *arg)
 	return 0;
 }
 
-static void test_argv(void **state)
+static int argc_of(char **argv)
+{
+	int n = 0;
+
+	while (argv[n])
+		n++;
+	return n;
+}
+
+static void test_create_argv(void **state)
 {
 	struct docker_argv a;
 	struct config defaults;
+	struct container ct;
 	int n;
 
 	(void)state;
 	config_defaults(&defaults);
-	sandbox_argv(&a, &defaults, LANG_PYTHON, "sce-default-1-ab");
+	container_init(&ct, &defaults, LANG_PYTHON);
+	assert_int_equal(strncmp(ct.name, "sce-default-", 12), 0);
+	container_create_argv(&a, &defaults, &ct);
 	assert_string_equal(a.argv[0], "/usr/bin/docker");
 	assert_string_equal(a.argv[1], "run");
-	assert_true(has_pair(a.argv, "--name", "sce-default-1-ab"));
+	assert_true(has(a.argv, "--detach"));
+	assert_true(has_pair(a.argv, "--name", ct.name));
 	assert_true(has_pair(a.argv, "--label", "org.safe-code-executor.instance=default"));
+	assert_true(has_pair(a.argv, "--runtime", "runc"));
 	assert_true(has_pair(a.argv, "--network", "none"));
 	assert_true(has(a.argv, "--read-only"));
 	assert_true(has_pair(a.argv, "--memory", "128m"));
@@ -57,7 +77,6 @@ static void test_argv(void **state)
 	assert_true(has_pair(a.argv, "--cap-drop", "ALL"));
 	assert_true(has_pair(a.argv, "--security-opt", "no-new-privileges"));
 	assert_true(has_pair(a.argv, "--security-opt", "seccomp=/etc/safe-code-executor/seccomp.json"));
-	assert_true(has_pair(a.argv, "--mount", "type=tmpfs,destination=/dev/mqueue,readonly,tmpfs-size=4096"));
 	assert_true(has_pair(a.argv, "--user", "65534:65534"));
 	assert_true(has(a.argv, "--init"));
 	assert_true(has_pair(a.argv, "--ipc", "none"));
@@ -66,8 +85,6 @@ static void test_argv(void **state)
 	assert_true(has_pair(a.argv, "--ulimit", "nofile=256:256"));
 	assert_true(has_pair(a.argv, "--ulimit", "fsize=1048576:1048576"));
 	assert_true(has_pair(a.argv, "--ulimit", "core=0"));
-	assert_true(has(a.argv, "--interactive"));
-	assert_true(has_pair(a.argv, "--runtime", "runc"));
 	assert_false(has(a.argv, "--privileged"));
 	assert_false(has(a.argv, "--volume") || has(a.argv, "-v") || has(a.argv, "--tmpfs"));
 	for (n = 0; a.argv[n]; n++) /* the one mount: an empty read-only tmpfs */
@@ -77,41 +94,65 @@ static void test_argv(void **state)
 	assert_false(has(a.argv, "--env") || has(a.argv, "-e"));
 	assert_true(has(a.argv, "sce-python:3.11"));
 	assert_false(has(a.argv, "sce-node:18"));
-	for (n = 0; a.argv[n]; n++)
-		;
-	assert_string_equal(a.argv[n - 4], "python3");
-	assert_string_equal(a.argv[n - 1], "-");
-	sandbox_argv(&a, &defaults, LANG_JAVASCRIPT, "x");
+	n = argc_of(a.argv);
+	assert_string_equal(a.argv[n - 1], "exec sleep 3600");
+	ct.lang = LANG_JAVASCRIPT;
+	container_create_argv(&a, &defaults, &ct);
 	assert_true(has(a.argv, "sce-node:18"));
 	assert_false(has(a.argv, "sce-python:3.11"));
-	for (n = 0; a.argv[n]; n++)
-		;
+}
+
+static void test_exec_argv(void **state)
+{
+	struct docker_argv a;
+	struct config defaults;
+	struct container ct;
+	int n;
+
+	(void)state;
+	config_defaults(&defaults);
+	container_init(&ct, &defaults, LANG_PYTHON);
+	container_exec_argv(&a, &defaults, &ct);
+	n = argc_of(a.argv);
+	assert_string_equal(a.argv[1], "exec");
+	assert_string_equal(a.argv[2], "--interactive");
+	assert_string_equal(a.argv[3], ct.name);
+	assert_string_equal(a.argv[n - 5], "40"); /* the backstop: timeout + 30 s */
+	assert_string_equal(a.argv[n - 4], "python3");
+	assert_string_equal(a.argv[n - 1], "-");
+	ct.lang = LANG_JAVASCRIPT;
+	container_exec_argv(&a, &defaults, &ct);
+	n = argc_of(a.argv);
 	assert_string_equal(a.argv[n - 2], "node");
 	assert_string_equal(a.argv[n - 1], "-");
 }
 
-/* A fake docker: behaviour from $dir/mode, "docker inspect" answers $dir/inspect, and every
- * "docker rm" is logged to $dir/rm.log. */
+/* The fake docker: "run" prints an id (or fails as $dir/create says), "exec" behaves as
+ * $dir/mode says, "rm" and "ps" are logged / answered from $dir/ps. */
 static const char fake[] =
 	"#!/bin/sh\n"
 	"d=$(dirname \"$0\")\n"
 	"case \"$1\" in\n"
 	"rm) echo \"$*\" >>\"$d/rm.log\"; exit 0 ;;\n"
-	"inspect) cat \"$d/inspect\" 2>/dev/null || { echo 'Error: No such object' >&2; exit 1; }; exit 0 ;;\n"
+	"ps) cat \"$d/ps\" 2>/dev/null; exit 0 ;;\n"
+	"run) case $(cat \"$d/create\" 2>/dev/null) in\n"
+	"     noimage) echo 'docker: Error response from daemon: No such image: sce-python:3.11.' >&2; exit 125 ;;\n"
+	"     nodaemon) echo 'docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock.' >&2; exit 125 ;;\n"
+	"     esac\n"
+	"     echo run >>\"$d/run.log\"; echo " ID "; exit 0 ;;\n"
 	"esac\n"
 	"case $(cat \"$d/mode\") in\n"
-	"noimage) echo 'docker: Error response from daemon: No such image: sce-python:3.11.' >&2; exit 125 ;;\n"
-	"nodaemon) echo 'docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock.' >&2; exit 125 ;;\n"
 	"hang) exec sleep 60 ;;\n"
 	"ok) cat >\"$d/stdin\"; printf '.hello\\n'; exit 0 ;;\n"
+	"noise) cat >/dev/null; echo 'WARNING: something' >&2; sleep 0.2; printf '.'; sleep 0.2; echo out; echo err >&2; exit 3 ;;\n"
 	"exit137) cat >/dev/null; printf '.'; exit 137 ;;\n"
-	"exit125) cat >/dev/null; printf '.'; exit 125 ;;\n"
 	"loop) cat >/dev/null; printf '.started\\n'; exec sleep 60 ;;\n"
+	"gone) echo \"Error response from daemon: Container $3 is not running\" >&2; exit 1 ;;\n"
 	"esac\n";
 
 static void put(const char *name, const char *text)
 {
-	char path[128];
+	char path[256];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -123,7 +164,7 @@ static void put(const char *name, const char *text)
 static char *slurp(const char *name)
 {
 	static char buf[4096];
-	char path[128];
+	char path[256];
 	FILE *f;
 	size_t n = 0;
 
@@ -138,6 +179,31 @@ static char *slurp(const char *name)
 	return buf;
 }
 
+static void drop(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+}
+
+static int count_in(const char *sub)
+{
+	char path[256];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/state/%s", dir, sub);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -148,8 +214,12 @@ static int setup(void **state)
 	config_defaults(&cfg);
 	snprintf(cfg.docker, sizeof(cfg.docker), "%s/docker", dir);
 	chmod(cfg.docker, 0755);
+	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s/state", dir);
+	snprintf(cfg.cgroup_root, sizeof(cfg.cgroup_root), "%s/cgroup", dir);
 	cfg.timeout_s = 1;
 	cfg.start_timeout_s = 1;
+	cfg.warm_python = 0;
+	cfg.warm_javascript = 0;
 	return 0;
 }
 
@@ -162,25 +232,49 @@ static int teardown(void **state)
 	return system(cmd);
 }
 
+/* Runs print(1) in mode; afterwards the container is handed back as the handler does. */
 static int run(const char *mode, struct run_result *res, char *err)
 {
+	int r;
+
 	put("mode", mode);
-	return sandbox_run(&cfg, LANG_PYTHON, "print(1)", 8, NULL, res, err, 256);
+	r = sandbox_run(&cfg, LANG_PYTHON, "print(1)", 8, NULL, res, err, 256);
+	if (res->has_container)
+		pool_done(&cfg, &res->ct);
+	return r;
 }
 
-static void test_ok_and_code_on_stdin(void **state)
+static void test_ok_code_on_stdin_and_cleanup(void **state)
 {
 	struct run_result res = RUN_RESULT_INIT;
 	char err[256];
 
 	(void)state;
+	drop("rm.log");
 	assert_int_equal(run("ok", &res, err), 0);
 	assert_string_equal(res.output, "hello\n");
 	assert_string_equal(res.error, "");
 	assert_int_equal(res.exit_code, 0);
 	assert_int_equal(res.status, RUN_OK);
+	assert_false(res.warm);
+	assert_int_equal(res.used.memory_peak, -1); /* no cgroup files: unknown */
 	assert_string_equal(slurp("stdin"), "print(1)");
 	assert_non_null(strstr(slurp("rm.log"), "rm --force --volumes sce-default-"));
+	assert_int_equal(count_in("owned"), 0);
+	run_result_release(&res);
+}
+
+static void test_docker_noise_before_the_start_is_not_the_programs(void **state)
+{
+	struct run_result res = RUN_RESULT_INIT;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(run("noise", &res, err), 0);
+	assert_string_equal(res.output, "out\n");
+	assert_string_equal(res.error, "err\n");
+	assert_int_equal(res.exit_code, 3);
+	assert_int_equal(res.status, RUN_ERROR);
 	run_result_release(&res);
 }
 
@@ -190,19 +284,15 @@ static void test_missing_image(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(run("noimage", &res, err), -1);
+	put("create", "noimage");
+	assert_int_equal(run("ok", &res, err), -1);
 	assert_string_equal(err, "sandbox image sce-python:3.11 is not available: build it with make images");
 	assert_null(res.output);
-}
-
-static void test_no_daemon(void **state)
-{
-	struct run_result res = RUN_RESULT_INIT;
-	char err[256];
-
-	(void)state;
-	assert_int_equal(run("nodaemon", &res, err), -1);
+	assert_int_equal(count_in("owned"), 0);
+	put("create", "nodaemon");
+	assert_int_equal(run("ok", &res, err), -1);
 	assert_string_equal(err, "sandbox unavailable: the Docker engine is not running");
+	drop("create");
 }
 
 static void test_no_docker_binary(void **state)
@@ -225,8 +315,7 @@ static void test_start_timeout_removes_the_container(void **state)
 	int64_t start = mono_ms();
 
 	(void)state;
-	snprintf(err, sizeof(err), "%s/rm.log", dir);
-	unlink(err);
+	drop("rm.log");
 	assert_int_equal(run("hang", &res, err), -1);
 	assert_string_equal(err, "sandbox unavailable: the container did not start in time");
 	assert_true(mono_ms() - start < 6000);
@@ -249,57 +338,83 @@ static void test_run_timeout(void **state)
 	run_result_release(&res);
 }
 
-static void test_137_asks_the_engine(void **state)
+/* 137 is a memory limit only when the container's cgroup counted an OOM kill. */
+static void test_137_and_the_oom_counter(void **state)
 {
 	struct run_result res = RUN_RESULT_INIT;
-	char err[256];
+	char err[256], path[512];
 
 	(void)state;
-	put("inspect", "exited 137 true\n");
-	assert_int_equal(run("exit137", &res, err), 0);
-	assert_int_equal(res.status, RUN_MEMORY);
-	assert_int_equal(res.exit_code, 137);
-	assert_string_equal(res.error, "Memory limit exceeded (128 MB).");
-	run_result_release(&res);
-	put("inspect", "exited 137 false\n");
 	assert_int_equal(run("exit137", &res, err), 0);
 	assert_int_equal(res.status, RUN_ERROR);
 	assert_string_equal(res.error, "");
 	run_result_release(&res);
+	snprintf(path, sizeof(path), "mkdir -p %s/cgroup/memory/docker/" ID " %s/cgroup/cpuacct/docker/" ID,
+		 dir, dir);
+	assert_int_equal(system(path), 0);
+	put("cgroup/memory/docker/" ID "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
+	put("cgroup/memory/docker/" ID "/memory.max_usage_in_bytes", "134217728\n");
+	put("cgroup/cpuacct/docker/" ID "/cpuacct.usage", "250000000\n");
+	assert_int_equal(run("exit137", &res, err), 0);
+	assert_int_equal(res.status, RUN_MEMORY);
+	assert_int_equal(res.exit_code, 137);
+	assert_string_equal(res.error, "Memory limit exceeded (128 MB).");
+	assert_int_equal(res.used.memory_peak, 134217728);
+	assert_int_equal(res.used.cpu_ns, 250000000);
+	run_result_release(&res);
 }
 
-static void test_125_of_a_vanished_container_is_a_failure(void **state)
+/* Warm pool: refill makes containers ahead, a run takes one (and only one), a dead warm one is
+ * replaced by a new one, and the sweep removes what has no live owner. */
+static void test_pool(void **state)
 {
 	struct run_result res = RUN_RESULT_INIT;
-	char err[256], path[128];
+	char err[256], ps[512];
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/inspect", dir);
-	unlink(path);
-	assert_int_equal(run("exit125", &res, err), -1);
-	assert_string_equal(err, "sandbox failed while running");
-	put("inspect", "running 0 false\n");
-	assert_int_equal(run("exit125", &res, err), -1); /* the CLI failed, the container runs on */
-	assert_string_equal(err, "sandbox failed while running");
-	put("inspect", "exited 125 false\n");
-	assert_int_equal(run("exit125", &res, err), 0);
-	assert_int_equal(res.exit_code, 125);
-	assert_int_equal(res.status, RUN_ERROR);
+	cfg.warm_python = 2;
+	drop("run.log");
+	pool_refill(&cfg);
+	assert_int_equal(count_in("pool/python"), 2);
+	assert_int_equal(count_in("pool/javascript"), 0);
+	assert_int_equal(run("ok", &res, err), 0);
+	assert_true(res.warm);
+	assert_int_equal(count_in("pool/python"), 1);
+	assert_int_equal(count_in("owned"), 0);
 	run_result_release(&res);
+	pool_refill(&cfg);
+	assert_int_equal(count_in("pool/python"), 2);
+	/* A warm container that is no longer running: the run gets a new one. */
+	put("mode", "gone");
+	drop("run.log");
+	assert_int_equal(sandbox_run(&cfg, LANG_PYTHON, "print(1)", 8, NULL, &res, err, sizeof(err)), -1);
+	if (res.has_container)
+		pool_done(&cfg, &res.ct);
+	assert_int_equal(count_in("pool/python"), 0); /* both tried: the pool, then a new one */
+	/* The sweep: a container without a record goes; an idle running one stays. */
+	pool_refill(&cfg);
+	drop("rm.log");
+	snprintf(ps, sizeof(ps), "sce-default-1-stray running\n");
+	put("ps", ps);
+	pool_sweep(&cfg, 1 /* everything: also the idle ones */);
+	assert_non_null(strstr(slurp("rm.log"), "sce-default-1-stray"));
+	assert_int_equal(count_in("pool/python"), 0);
+	cfg.warm_python = 0;
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_argv),
-		cmocka_unit_test(test_ok_and_code_on_stdin),
+		cmocka_unit_test(test_create_argv),
+		cmocka_unit_test(test_exec_argv),
+		cmocka_unit_test(test_ok_code_on_stdin_and_cleanup),
+		cmocka_unit_test(test_docker_noise_before_the_start_is_not_the_programs),
 		cmocka_unit_test(test_missing_image),
-		cmocka_unit_test(test_no_daemon),
 		cmocka_unit_test(test_no_docker_binary),
 		cmocka_unit_test(test_start_timeout_removes_the_container),
 		cmocka_unit_test(test_run_timeout),
-		cmocka_unit_test(test_137_asks_the_engine),
-		cmocka_unit_test(test_125_of_a_vanished_container_is_a_failure),
+		cmocka_unit_test(test_137_and_the_oom_counter),
+		cmocka_unit_test(test_pool),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,32 @@
+/* pool.h - containers made ready ahead of time, each handed to exactly one run, and the
+ * records that let every container of ours be accounted for (and strays removed). */
+#ifndef SCE_POOL_H
+#define SCE_POOL_H
+
+#include "config.h"
+#include "container.h"
+
+/*
+ * Records, in cfg->state_dir:
+ *   pool/<language>/<name>  an idle, running container, ready for one run ("<pid> <id>")
+ *   owned/<name>            a container being made or used by process <pid> ("<pid> <id>")
+ * Every container of the instance has exactly one record from before `docker run` until after
+ * `docker rm`, so one with no record, or owned by a dead process, is a stray.
+ *
+ * pool_get() hands out a container for one run: an idle one from the pool (claimed by an atomic
+ * rename, so no two processes get the same), else a new one made now. Returns 0 with ct filled,
+ * or -1 with err (a message fit for a client).
+ * pool_done() removes a used container and its record.
+ * pool_refill() tops each language's pool up to its configured size; one process at a time per
+ * language (others skip). Meant for after the answer has gone.
+ * pool_sweep() removes strays: containers of the instance without a record, owned by a dead
+ * process, or idle but no longer running; with everything set, all containers of the instance
+ * and all records (start-up). Without it, at most once a minute (others skip).
+ */
+int pool_get(const struct config *cfg, enum language lang, struct container *ct, int *warm,
+	     char *err, size_t errlen);
+void pool_done(const struct config *cfg, const struct container *ct);
+void pool_refill(const struct config *cfg);
+void pool_sweep(const struct config *cfg, int everything);
+
+#endif

@@ -1,0 +1,120 @@
+/* test_slots.c - counted slots: n per key, a bounded wait, freed when a holder dies. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "slots.h"
+#include "spawn.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/sce-test-slots.XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static void test_cap_per_key(void **state)
+{
+	char err[256], k1[32], k2[32];
+	int a, b, c, d;
+
+	(void)state;
+	client_key("10.0.0.1", k1, sizeof(k1));
+	client_key("10.0.0.2", k2, sizeof(k2));
+	assert_string_not_equal(k1, k2);
+	assert_int_equal(slot_take(dir, k1, 2, 0, &a, err, sizeof(err)), 0);
+	assert_int_equal(slot_take(dir, k1, 2, 0, &b, err, sizeof(err)), 0);
+	assert_int_equal(slot_take(dir, k1, 2, 0, &c, err, sizeof(err)), 1);
+	assert_int_equal(c, -1);
+	assert_int_equal(slot_take(dir, k2, 2, 0, &d, err, sizeof(err)), 0);
+	slot_release(a);
+	assert_int_equal(slot_take(dir, k1, 2, 0, &c, err, sizeof(err)), 0);
+	slot_release(b);
+	slot_release(c);
+	slot_release(d);
+}
+
+static void test_bounded_wait(void **state)
+{
+	char err[256];
+	int a, b;
+	int64_t start;
+
+	(void)state;
+	assert_int_equal(slot_take(dir, "run", 1, 0, &a, err, sizeof(err)), 0);
+	start = mono_ms();
+	assert_int_equal(slot_take(dir, "run", 1, 300, &b, err, sizeof(err)), 1);
+	assert_true(mono_ms() - start >= 300 && mono_ms() - start < 1500);
+	slot_release(a);
+	assert_int_equal(slot_take(dir, "run", 1, 300, &b, err, sizeof(err)), 0);
+	slot_release(b);
+}
+
+static void test_no_limit_and_bad_dir(void **state)
+{
+	char err[256];
+	int a;
+
+	(void)state;
+	assert_int_equal(slot_take("/nonexistent", "x", 0, 0, &a, err, sizeof(err)), 0);
+	assert_int_equal(a, -1);
+	assert_int_equal(slot_take("/nonexistent/dir", "x", 1, 0, &a, err, sizeof(err)), -1);
+}
+
+/* A process killed while holding a slot gives it back. */
+static void test_dead_holder_frees_its_slot(void **state)
+{
+	char err[256], c;
+	int a, pipefd[2], status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	if (pid == 0) {
+		int fd;
+		if (slot_take(dir, "k", 1, 0, &fd, err, sizeof(err)) || write(pipefd[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(pipefd[0], &c, 1), 1);
+	assert_int_equal(slot_take(dir, "k", 1, 0, &a, err, sizeof(err)), 1);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	assert_int_equal(slot_take(dir, "k", 1, 0, &a, err, sizeof(err)), 0);
+	slot_release(a);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cap_per_key),
+		cmocka_unit_test(test_bounded_wait),
+		cmocka_unit_test(test_no_limit_and_bad_dir),
+		cmocka_unit_test(test_dead_holder_frees_its_slot),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
