@@ -177,7 +177,7 @@ static int try_lock(const struct config *cfg, const char *name)
 	return fd;
 }
 
-void pool_refill(const struct config *cfg)
+void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop)
 {
 	static const enum language langs[] = { LANG_PYTHON, LANG_JAVASCRIPT };
 	size_t i;
@@ -196,7 +196,7 @@ void pool_refill(const struct config *cfg)
 				close(lock);
 			continue;
 		}
-		while (count_entries(dir) < want) {
+		while (count_entries(dir) < want && !(stop && *stop)) {
 			struct container ct;
 
 			if (make_owned(cfg, lang, &ct, err, sizeof(err))) {

@@ -3,6 +3,8 @@
 #ifndef SCE_POOL_H
 #define SCE_POOL_H
 
+#include <signal.h>
+
 #include "config.h"
 #include "container.h"
 
@@ -18,7 +20,7 @@
  * or -1 with err (a message fit for a client).
  * pool_done() removes a used container and its record.
  * pool_refill() tops each language's pool up to its configured size; one process at a time per
- * language (others skip). Meant for after the answer has gone.
+ * language (others skip); it stops early once *stop is set. Meant for after the answer has gone.
  * pool_sweep() removes strays: containers of the instance without a record, owned by a dead
  * process, or idle but no longer running; with everything set, all containers of the instance
  * and all records (start-up). Without it, at most once a minute (others skip).
@@ -26,7 +28,7 @@
 int pool_get(const struct config *cfg, enum language lang, struct container *ct, int *warm,
 	     char *err, size_t errlen);
 void pool_done(const struct config *cfg, const struct container *ct);
-void pool_refill(const struct config *cfg);
+void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop);
 void pool_sweep(const struct config *cfg, int everything);
 
 #endif

@@ -177,12 +177,13 @@ void run_after(const struct config *cfg)
 	if (has_pending)
 		pool_done(cfg, &pending);
 	has_pending = 0;
-	pool_refill(cfg);
-	pool_sweep(cfg, 0);
+	pool_refill(cfg, &front_stop);
+	if (!front_stop)
+		pool_sweep(cfg, 0);
 }
 
 void run_prepare(const struct config *cfg)
 {
 	pool_sweep(cfg, 1);
-	pool_refill(cfg);
+	pool_refill(cfg, NULL);
 }

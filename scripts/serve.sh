@@ -23,8 +23,17 @@ lighttpd_pid=
 stop() {
     trap - INT TERM EXIT
     if [ -n "$lighttpd_pid" ]; then
+        # Its FastCGI programs finish what they are doing (a run, a refill) before the sweep.
+        local programs p i running
+        programs=$(pgrep -P "$lighttpd_pid" || true)
         kill -TERM "$lighttpd_pid" 2>/dev/null || true
         wait "$lighttpd_pid" 2>/dev/null || true
+        for i in $(seq 1 150); do
+            running=0
+            for p in $programs; do kill -0 "$p" 2>/dev/null && running=1; done
+            [ "$running" = 0 ] && break
+            sleep 0.2
+        done
     fi
     sweep_containers "$instance"
     rm -rf "$SCE_STATE"
