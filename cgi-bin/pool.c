@@ -261,8 +261,9 @@ static void drop_orphan_records(const struct config *cfg, const char *sub, const
 	closedir(d);
 }
 
-void pool_sweep(const struct config *cfg, int everything)
+void pool_sweep(const struct config *cfg, enum sweep how)
 {
+	int everything = how == SWEEP_EVERYTHING;
 	char label[160], listing[65536] = "\n", path[PATH_MAX], *line, *save = NULL;
 	char *argv[] = { (char *)cfg->docker, "ps", "--all", "--no-trunc", "--filter", label,
 			 "--format", "{{.Names}} {{.State}}", NULL };
@@ -271,7 +272,8 @@ void pool_sweep(const struct config *cfg, int everything)
 
 	if (lock < 0)
 		return;
-	if (!everything && !fstat(lock, &st) && st.st_size && time(NULL) - st.st_mtime < SWEEP_EVERY_S)
+	if (how == SWEEP_DUE && !fstat(lock, &st) && st.st_size &&
+	    time(NULL) - st.st_mtime < SWEEP_EVERY_S)
 		goto out;
 	if (write(lock, "", 0) < 0 || ftruncate(lock, 1)) /* size 1: swept once */
 		goto out;

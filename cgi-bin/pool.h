@@ -23,12 +23,14 @@
  * language (others skip); it stops early once *stop is set. Meant for after the answer has gone.
  * pool_sweep() removes strays: containers of the instance without a record, owned by a dead
  * process, or idle but no longer running; with everything set, all containers of the instance
- * and all records (start-up). Without it, at most once a minute (others skip).
+ * and all records (SWEEP_EVERYTHING, at start-up). SWEEP_DUE sweeps at most once a minute,
+ * SWEEP_NOW at once (after a warm container was found dead); one process at a time.
  */
 int pool_get(const struct config *cfg, enum language lang, struct container *ct, int *warm,
 	     char *err, size_t errlen);
 void pool_done(const struct config *cfg, const struct container *ct);
 void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop);
-void pool_sweep(const struct config *cfg, int everything);
+enum sweep { SWEEP_DUE, SWEEP_NOW, SWEEP_EVERYTHING };
+void pool_sweep(const struct config *cfg, enum sweep how);
 
 #endif

@@ -77,7 +77,7 @@ fail:
 
 /* The container of the last run, removed once its answer has gone (run_after). */
 static struct container pending;
-static int has_pending;
+static int has_pending, pool_stale;
 
 /* Takes this client's slot and a run slot; 0, or the status to answer with err. */
 static int take_slots(const struct config *cfg, const struct request *req, int *client,
@@ -146,6 +146,7 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 	slot_release(client);
 	pending = result.ct;
 	has_pending = result.has_container;
+	pool_stale = result.stale;
 	if (ran) {
 		log_msg("run from %s (%s): not run: %s", req->remote_addr, language_name(rr.language),
 			err);
@@ -177,13 +178,16 @@ void run_after(const struct config *cfg)
 	if (has_pending)
 		pool_done(cfg, &pending);
 	has_pending = 0;
+	if (pool_stale) /* dead warm containers: drop their records before refilling */
+		pool_sweep(cfg, SWEEP_NOW);
+	pool_stale = 0;
 	pool_refill(cfg, &front_stop);
 	if (!front_stop)
-		pool_sweep(cfg, 0);
+		pool_sweep(cfg, SWEEP_DUE);
 }
 
 void run_prepare(const struct config *cfg)
 {
-	pool_sweep(cfg, 1);
+	pool_sweep(cfg, SWEEP_EVERYTHING);
 	pool_refill(cfg, NULL);
 }

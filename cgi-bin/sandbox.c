@@ -94,7 +94,8 @@ static int exec_in(const struct config *cfg, const struct container *ct, const c
 	if (!started) {
 		if (end == PUMP_DEADLINE) {
 			snprintf(err, errlen, "sandbox unavailable: the container did not start in time");
-		} else if (c.err.buf && strstr(c.err.buf, "is not running")) {
+		} else if (c.err.buf && (strstr(c.err.buf, "is not running") ||
+					 strstr(c.err.buf, "No such container"))) {
 			log_msg("container %s was no longer running", ct->name);
 			ret = 1;
 		} else {
@@ -158,6 +159,7 @@ int sandbox_run(const struct config *cfg, enum language lang, const char *code, 
 			break;
 		/* A warm container that died (dockerd restarted, idle too long): try a new one. */
 		pool_done(cfg, &res->ct);
+		res->stale = 1;
 		res->has_container = 0;
 		snprintf(err, errlen, "sandbox unavailable: the container did not start");
 	}

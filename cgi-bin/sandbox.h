@@ -18,6 +18,7 @@ struct run_result {
 	long duration_ms;     /* from the start of the program to its end */
 	int truncated;        /* stdout or stderr went over the output limit */
 	int warm;             /* the container came from the warm pool */
+	int stale;            /* a warm container had died: the pool wants a sweep */
 	struct figures used;  /* memory peak and CPU time of the container; -1 unknown */
 	struct container ct;  /* the container: hand it to pool_done() once the answer is out */
 	int has_container;

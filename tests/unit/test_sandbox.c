@@ -396,7 +396,7 @@ static void test_pool(void **state)
 	drop("rm.log");
 	snprintf(ps, sizeof(ps), "sce-default-1-stray running\n");
 	put("ps", ps);
-	pool_sweep(&cfg, 1 /* everything: also the idle ones */);
+	pool_sweep(&cfg, SWEEP_EVERYTHING); /* also the idle ones */
 	assert_non_null(strstr(slurp("rm.log"), "sce-default-1-stray"));
 	assert_int_equal(count_in("pool/python"), 0);
 	cfg.warm_python = 0;

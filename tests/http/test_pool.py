@@ -1,0 +1,139 @@
+"""The warm pool and bounded concurrency, against the real engine: single use, refill, the sweep
+of strays, a restarted dockerd, and overload answered with 503 + Retry-After."""
+import concurrent.futures
+import os
+import re
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import DOCKER, LABEL, ROOT, start_stack, stop_stack
+
+WHO = "print(open('/proc/self/cgroup').read().split('/docker/')[1].split()[0][:64])"
+
+
+def test_each_container_runs_one_program(stack, clean):
+    ids = []
+    for _ in range(6):
+        status, body = stack.run("python", WHO)
+        assert status == 200, body
+        ids.append(body["output"].strip())
+    assert len(set(ids)) == 6, ids
+    stack.settle()
+    running = subprocess.run([DOCKER, "ps", "-aq", "--no-trunc"], capture_output=True,
+                             text=True).stdout.split()
+    assert not set(ids) & set(running), "a used container is still there"
+
+
+def test_runs_use_the_warm_pool_and_it_refills(stack, clean):
+    stack.settle()
+    assert len([n for n in stack.idle_pool()]) == 4  # 2 per language
+    before = stack.log().count(", warm, ")
+    for lang, code in (("python", "print(1)"), ("javascript", "console.log(1)")):
+        assert stack.run(lang, code)[0] == 200
+    assert stack.log().count(", warm, ") == before + 2
+    stack.settle()
+    idle = stack.idle_pool()
+    assert len(idle) == 4
+    states = subprocess.run([DOCKER, "inspect", "--format", "{{.State.Status}}", *idle],
+                            capture_output=True, text=True).stdout.split()
+    assert states == ["running"] * 4
+
+
+def test_idle_containers_carry_every_restriction(stack, clean):
+    name = next(iter(stack.idle_pool()))
+    fmt = ("{{.HostConfig.NetworkMode}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.Memory}} "
+           "{{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}} {{.HostConfig.CapDrop}} "
+           "{{.Config.User}} {{.HostConfig.Init}} {{.HostConfig.IpcMode}} "
+           "{{.HostConfig.LogConfig.Type}} {{.HostConfig.SecurityOpt}}")
+    out = subprocess.run([DOCKER, "inspect", "--format", fmt, name], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.startswith("none true 134217728 134217728 64 [ALL] 65534:65534 true none none ")
+    assert "no-new-privileges" in out and "seccomp=" in out
+
+
+def test_prepare_sweeps_strays(stack, clean):
+    stray = f"sce-{stack.instance}-1-stray"
+    subprocess.run([DOCKER, "run", "-d", "--name", stray, "--label", f"{LABEL}={stack.instance}",
+                    "--network", "none", "--pull", "never", "sce-python:3.11", "sleep", "600"],
+                   check=True, capture_output=True)
+    p = subprocess.run([str(ROOT / "cgi-bin" / "run.fcgi"), "--prepare"], capture_output=True,
+                       text=True, env=dict(os.environ, SCE_CONFIG=str(stack.workdir / "sce.conf")))
+    assert p.returncode == 0, p.stderr
+    assert stray not in stack.containers()
+    assert "sweep: removed" in p.stderr
+    assert len(stack.idle_pool()) == 4
+    assert sorted(stack.containers()) == sorted(stack.idle_pool())
+
+
+@pytest.fixture
+def narrow(tmp_path):
+    """A stack with 2 run slots and a 1 s wait for one."""
+    s, proc = start_stack(tmp_path, "max_runs = 2\nqueue_wait_ms = 1000\nper_client_runs = 0\n"
+                                    "workers = 32\n")
+    yield s
+    stop_stack(s, proc)
+
+
+def test_overload_gets_503_with_retry_after(narrow):
+    results = []
+
+    def client(i):
+        code = "import time; time.sleep(3)" if i % 2 else "print(1)"
+        start = time.monotonic()
+        r = requests.post(narrow.url("/run"), json={"language": "python", "code": code},
+                          timeout=60)
+        return r.status_code, r.headers.get("Retry-After"), r.json(), time.monotonic() - start
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+        results = list(pool.map(client, range(32)))
+    statuses = [r[0] for r in results]
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses.count(503) > 0 and statuses.count(200) >= 2
+    for status, retry, body, elapsed in results:
+        assert elapsed < 10 + 2, elapsed
+        if status == 503:
+            assert retry == "2"
+            assert body == {"error": "server busy: 2 programs are running, try again shortly"}
+    narrow.settle()
+    assert narrow.used_containers() == []
+    assert len(narrow.history()) == 10 or len(narrow.history()) == statuses.count(200)
+
+
+def test_dockerd_restart(stack, clean):
+    """The engine gone: a clear 503 at once, not a hang. Back: runs work and the pool refills."""
+    pid = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True, text=True).stdout.split()
+    assert len(pid) == 1
+    cmdline = open(f"/proc/{pid[0]}/cmdline").read().split("\0")[:-1]
+    os.kill(int(pid[0]), 15)
+    deadline = time.monotonic() + 60
+    while subprocess.run([DOCKER, "info"], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    try:
+        start = time.monotonic()
+        r = requests.post(stack.url("/run"), json={"language": "python", "code": "print(1)"},
+                          timeout=60)
+        assert r.status_code == 503
+        assert r.json()["error"] in ("sandbox unavailable: the Docker engine is not running",
+                                     "sandbox unavailable: the container did not start")
+        assert time.monotonic() - start < 10
+    finally:
+        with open("/var/log/sce-dockerd.log", "a") as log:
+            subprocess.Popen(cmdline, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+        deadline = time.monotonic() + 60
+        while subprocess.run([DOCKER, "info"], capture_output=True).returncode != 0:
+            assert time.monotonic() < deadline, "dockerd did not come back"
+            time.sleep(0.5)
+    for _ in range(3):  # the first ones find dead warm containers and make new ones
+        status, body = stack.run("python", "print('back')")
+        assert (status, body["output"]) == (200, "back\n")
+    stack.settle()
+    idle = stack.idle_pool()
+    assert len(idle) == 4
+    states = subprocess.run([DOCKER, "inspect", "--format", "{{.State.Status}}", *idle],
+                            capture_output=True, text=True).stdout.split()
+    assert states == ["running"] * 4
