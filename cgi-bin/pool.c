@@ -140,11 +140,24 @@ int pool_get(const struct config *cfg, enum language lang, struct container *ct,
 
 void pool_done(const struct config *cfg, const struct container *ct)
 {
-	char rec[PATH_MAX];
+	char rec[PATH_MAX], lock[PATH_MAX];
+	int fd;
 
-	if (container_remove(cfg, ct->name) == 0 &&
-	    !record_path(rec, sizeof(rec), cfg, "owned", ct->name))
+	if (record_path(rec, sizeof(rec), cfg, "owned", ct->name))
+		return;
+	if (container_remove(cfg, ct->name) == 0) {
 		unlink(rec);
+		return;
+	}
+	/* Docker could not remove it (the engine down?): leave it to the next sweep, as a
+	 * container of no live process, and make that sweep due. */
+	fd = open(rec, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		dprintf(fd, "0 %s\n", ct->id[0] ? ct->id : "-");
+		close(fd);
+	}
+	if (!record_path(lock, sizeof(lock), cfg, "sweep.lock", NULL))
+		truncate(lock, 0);
 }
 
 static int count_entries(const char *dir)

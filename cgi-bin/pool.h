@@ -18,7 +18,8 @@
  * pool_get() hands out a container for one run: an idle one from the pool (claimed by an atomic
  * rename, so no two processes get the same), else a new one made now. Returns 0 with ct filled,
  * or -1 with err (a message fit for a client).
- * pool_done() removes a used container and its record.
+ * pool_done() removes a used container and its record; when docker can't, the record is left
+ * for the next sweep (made due).
  * pool_refill() tops each language's pool up to its configured size; one process at a time per
  * language (others skip); it stops early once *stop is set. Meant for after the answer has gone.
  * pool_sweep() removes strays: containers of the instance without a record, owned by a dead
