@@ -1,17 +1,25 @@
 #!/usr/bin/python3
-"""make bench: latency of POST /run beside a bare `docker run --rm` of the same image and flags,
-measured in one run on this machine, interleaved so that both see the same load.
+"""make bench: the service beside a bare `docker run --rm` of the same image and flags, measured
+in one run on this machine. A benchmark, not a test: it prints figures, it asserts nothing.
 
-Starts its own stack (scripts/serve.sh) on a free loopback port with a private history file.
-Usage: bench/bench.py [--runs N]
+It starts two stacks of its own (scripts/serve.sh on free loopback ports, private state): one
+with the warm pool, one with it switched off (warm_* = 0), otherwise the same config. Prints:
+  - latency p50/p95 of print(2+2) / console.log(2+2): bare docker run, POST /run cold, warm;
+  - throughput (runs completed per second, errors counted) at 1, 4 and 8 concurrent clients;
+  - GET /history requests/s beside lighttpd serving a static file of the same size (wrk);
+  - the idle cost: memory of lighttpd, the FastCGI programs and the idle containers.
+Usage: bench/bench.py [--runs N] [--seconds S]
 """
 import argparse
+import concurrent.futures
+import json
 import os
 import platform
+import re
 import secrets
+import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,10 +31,11 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = "/usr/bin/docker"
 
-# The flags run.fcgi gives every container (see sandbox_argv() in cgi-bin/sandbox.c).
+# The restrictions run.fcgi gives every container (container_create_argv() in cgi-bin/container.c).
 FLAGS = ["--network", "none", "--read-only", "--ipc", "none", "--memory", "128m",
          "--memory-swap", "128m", "--pids-limit", "64", "--cpus", "1.0", "--cap-drop", "ALL",
-         "--security-opt", "no-new-privileges", "--user", "65534:65534", "--init",
+         "--security-opt", "no-new-privileges",
+         "--security-opt", f"seccomp={ROOT}/conf/seccomp.json", "--user", "65534:65534", "--init",
          "--ulimit", "nofile=256:256", "--ulimit", "fsize=1048576:1048576", "--ulimit", "core=0",
          "--log-driver", "none", "--pull", "never", "-i"]
 CASES = {
@@ -50,64 +59,177 @@ def bare(image, cmd, code):
     return time.monotonic() - start
 
 
-def via_http(base, language, code):
+def post(base, language, code, source="127.0.0.1"):
     start = time.monotonic()
     r = requests.post(base + "/run", json={"language": language, "code": code}, timeout=60)
-    assert r.status_code == 200 and r.json()["output"] == "4\n", r.text
-    return time.monotonic() - start
+    ok = r.status_code == 200 and r.json()["output"] == "4\n"
+    return time.monotonic() - start, ok
 
 
-def start_stack(workdir):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = Path(workdir) / "sce.conf"
-    config.write_text((ROOT / "conf/sce.conf").read_text() +
-                      f"\nport = {port}\ninstance = bench{secrets.token_hex(3)}\n"
-                      f"history_path = {workdir}/history.json\n"
-                      f"seccomp_profile = {ROOT}/conf/seccomp.json\n")
-    proc = subprocess.Popen([str(ROOT / "scripts/serve.sh")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True,
-                            env=dict(os.environ, SCE_CONFIG=str(config)))
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+class Stack:
+    def __init__(self, workdir, name, overrides):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.workdir = workdir / name
+        self.workdir.mkdir()
+        self.instance = f"bench{name}{secrets.token_hex(2)}"
+        config = self.workdir / "sce.conf"
+        config.write_text((ROOT / "conf/sce.conf").read_text() +
+                          f"\nport = {self.port}\ninstance = {self.instance}\n"
+                          f"history_path = {self.workdir}/history.json\n"
+                          f"state_dir = {self.workdir}/state\n"
+                          f"seccomp_profile = {ROOT}/conf/seccomp.json\n"
+                          "per_client_runs = 0\nmax_runs = 8\nqueue_wait_ms = 60000\n" + overrides)
+        self.htdocs = self.workdir / "htdocs"
+        shutil.copytree(ROOT / "htdocs", self.htdocs)
+        self.proc = subprocess.Popen([str(ROOT / "scripts/serve.sh")], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True,
+                                     env=dict(os.environ, SCE_CONFIG=str(config),
+                                              SCE_HTDOCS=str(self.htdocs)))
+        self.base = f"http://127.0.0.1:{self.port}"
+        for _ in range(600):
+            try:
+                if requests.get(self.base + "/", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        sys.exit("a stack did not start")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=120)
+
+
+def latency(stack, runs, lang):
+    image, cmd, code = CASES[lang]
+    return [post(stack.base, lang, code)[0] for _ in range(runs)]
+
+
+def throughput(stack, clients, seconds):
+    """Runs completed per second by `clients` clients looping for `seconds`, and the errors."""
+    stop = time.monotonic() + seconds
+
+    def loop(i):
+        done = errors = 0
+        lang = "python" if i % 2 == 0 else "javascript"
+        while time.monotonic() < stop:
+            _, ok = post(stack.base, lang, CASES[lang][2])
+            done += ok
+            errors += not ok
+        return done, errors
+
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=clients) as pool:
+        results = list(pool.map(loop, range(clients)))
+    elapsed = time.monotonic() - start
+    return sum(r[0] for r in results) / elapsed, sum(r[1] for r in results)
+
+
+def wrk(url, seconds):
+    out = subprocess.run(["wrk", "-t2", "-c8", f"-d{seconds}s", url], capture_output=True,
+                         text=True, check=True).stdout
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def rss_kb(pids):
+    total = 0
+    for pid in pids:
         try:
-            if requests.get(base + "/", timeout=1).status_code == 200:
-                return proc, base
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    proc.kill()
-    sys.exit("the stack did not start")
+            for line in open(f"/proc/{pid}/status"):
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def idle_memory(stack):
+    """KiB: lighttpd + its FastCGI programs; the idle containers (cgroup) + their shims."""
+    lighttpd = subprocess.run(["pgrep", "-P", str(stack.proc.pid), "-x", "lighttpd"],
+                              capture_output=True, text=True).stdout.split()
+    programs = []
+    for pid in lighttpd:
+        programs += subprocess.run(["pgrep", "-P", pid], capture_output=True, text=True).stdout.split()
+    service = rss_kb(lighttpd + programs)
+    ids = subprocess.run([DOCKER, "ps", "-q", "--no-trunc", "--filter",
+                          f"label=org.safe-code-executor.instance={stack.instance}"],
+                         capture_output=True, text=True).stdout.split()
+    containers = 0
+    for cid in ids:
+        try:
+            containers += int(open(f"/sys/fs/cgroup/memory/docker/{cid}/memory.usage_in_bytes").read()) // 1024
+        except OSError:
+            pass
+    shims = subprocess.run(["pgrep", "-f", "containerd-shim-runc-v2"], capture_output=True,
+                           text=True).stdout.split()
+    shim_for_ours = [p for p in shims if any(c in open(f"/proc/{p}/cmdline").read() for c in ids)]
+    return service, len(programs), containers + rss_kb(shim_for_ours), len(ids)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--seconds", type=int, default=8)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as workdir:
-        proc, base = start_stack(workdir)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        warm = Stack(tmp, "warm", "")
+        cold = Stack(tmp, "cold", "warm_python = 0\nwarm_javascript = 0\n")
         try:
             rows = []
-            for language, (image, cmd, code) in CASES.items():
-                for _ in range(3):  # warm-up: page cache, image layers
+            for lang, (image, cmd, code) in CASES.items():
+                for _ in range(3):  # warm-up: page cache, image layers, the pool
                     bare(image, cmd, code)
-                    via_http(base, language, code)
-                b, h = [], []
-                for _ in range(args.runs):
+                    post(cold.base, lang, code)
+                    post(warm.base, lang, code)
+                    time.sleep(0.3)
+                b, c, w = [], [], []
+                for _ in range(args.runs):  # interleaved: all three see the same machine
                     b.append(bare(image, cmd, code))
-                    h.append(via_http(base, language, code))
-                rows.append((language, b, h))
+                    c.append(post(cold.base, lang, code)[0])
+                    time.sleep(0.3)  # a client pausing between runs: the pool refills meanwhile
+                    w.append(post(warm.base, lang, code)[0])
+                rows.append((lang, b, c, w))
+            flows = []
+            for clients in (1, 4, 8):
+                flows.append((clients, throughput(cold, clients, args.seconds),
+                              throughput(warm, clients, args.seconds)))
+            time.sleep(3)
+            mem_warm = idle_memory(warm)
+            mem_cold = idle_memory(cold)
+            for _ in range(10):  # a full history
+                post(warm.base, "python", "print(2+2)")
+            history = requests.get(warm.base + "/history", timeout=10).content
+            (warm.htdocs / "static.json").write_bytes(history)
+            hist_rps = wrk(warm.base + "/history", 5)
+            static_rps = wrk(warm.base + "/static.json", 5)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
+            warm.stop()
+            cold.stop()
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}")
-    print(f"runs: {args.runs} per column, interleaved, after 3 warm-up runs\n")
-    print(f"{'language':<11} {'bare docker run p50':>20} {'POST /run p50':>14} {'ratio':>6}"
-          f" {'bare p95':>9} {'/run p95':>9} {'ratio':>6}")
-    for language, b, h in rows:
-        b50, h50, b95, h95 = pct(b, 50), pct(h, 50), pct(b, 95), pct(h, 95)
-        print(f"{language:<11} {b50 * 1000:>17.0f} ms {h50 * 1000:>11.0f} ms {h50 / b50:>6.2f}"
-              f" {b95 * 1000:>6.0f} ms {h95 * 1000:>6.0f} ms {h95 / b95:>6.2f}")
+    print(f"latency: {args.runs} runs each, interleaved, after 3 warm-up runs "
+          f"(ratios: POST /run over a bare docker run --rm)\n")
+    print(f"{'':11} {'bare run':>17} {'/run cold':>17} {'/run warm':>17} {'cold/bare':>10} {'warm/bare':>10}")
+    print(f"{'':11} {'p50':>8} {'p95':>8} {'p50':>8} {'p95':>8} {'p50':>8} {'p95':>8} "
+          f"{'p50':>5} {'p95':>4} {'p50':>5} {'p95':>4}")
+    for lang, b, c, w in rows:
+        ms = lambda v: f"{v * 1000:>5.0f} ms"
+        print(f"{lang:11} {ms(pct(b, 50))} {ms(pct(b, 95))} {ms(pct(c, 50))} {ms(pct(c, 95))} "
+              f"{ms(pct(w, 50))} {ms(pct(w, 95))} {pct(c, 50) / pct(b, 50):5.2f} "
+              f"{pct(c, 95) / pct(b, 95):4.2f} {pct(w, 50) / pct(b, 50):5.2f} "
+              f"{pct(w, 95) / pct(b, 95):4.2f}")
+    print(f"\nthroughput: runs/s completed, {args.seconds} s per cell, python and javascript alternating")
+    print(f"{'clients':>8} {'cold':>8} {'warm':>8} {'warm/cold':>10} {'errors':>7}")
+    for clients, (c, ce), (w, we) in flows:
+        print(f"{clients:>8} {c:>8.2f} {w:>8.2f} {w / c:>10.2f} {ce + we:>7}")
+    print(f"\nGET /history ({len(history)} bytes): {hist_rps:.0f} req/s; the same bytes as a static "
+          f"file: {static_rps:.0f} req/s; ratio {hist_rps / static_rps:.2f} (wrk, 2 threads, 8 connections, 5 s)")
+    print(f"\nidle cost, warm pool on: lighttpd + {mem_warm[1]} FastCGI programs {mem_warm[0] / 1024:.1f} MiB, "
+          f"{mem_warm[3]} idle containers {mem_warm[2] / 1024:.1f} MiB (cgroup + shim)")
+    print(f"idle cost, warm pool off: lighttpd + {mem_cold[1]} FastCGI programs {mem_cold[0] / 1024:.1f} MiB, "
+          f"{mem_cold[3]} containers {mem_cold[2] / 1024:.1f} MiB")
 
 
 if __name__ == "__main__":

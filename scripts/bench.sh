@@ -4,7 +4,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-install_missing
+install_missing wrk
 cd "$SCE_ROOT"
 make --no-print-directory all
 docker_up

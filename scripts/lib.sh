@@ -18,10 +18,10 @@ conf_value() {
         "${2:-$SCE_CONFIG}" | tail -n 1
 }
 
-# Installs the Debian packages of $SCE_PACKAGES that are missing.
+# Installs the Debian packages of $SCE_PACKAGES (and any given) that are missing.
 install_missing() {
     local missing=() p
-    for p in $SCE_PACKAGES; do
+    for p in $SCE_PACKAGES "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

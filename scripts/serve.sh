@@ -10,7 +10,7 @@ history=${check#Using history file at: }
 mkdir -p "$(dirname "$history")"
 echo "$check"
 
-export SCE_HOME=$SCE_ROOT SCE_CONFIG
+export SCE_HOME=$SCE_ROOT SCE_CONFIG SCE_HTDOCS=${SCE_HTDOCS:-$SCE_ROOT/htdocs}
 SCE_CONFIG=$(cd "$(dirname "$SCE_CONFIG")" && pwd)/$(basename "$SCE_CONFIG")
 SCE_BIND=$(conf_value bind); SCE_BIND=${SCE_BIND:-127.0.0.1}
 SCE_PORT=$(conf_value port); SCE_PORT=${SCE_PORT:-5000}
