@@ -26,14 +26,14 @@ Q := @
 endif
 
 LIB_SRC := config.c utf8.c response.c request.c spawn.c container.c pool.c sandbox.c \
-	history_store.c log.c slots.c front.c run_handler.c history_handler.c
+	history_store.c log.c slots.c html.c front.c run_handler.c history_handler.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PROGRAMS := cgi-bin/run.fcgi cgi-bin/history.fcgi
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .SECONDARY:
 
-.PHONY: all run test check unit unit-san fuzz http images deps bench clean format
+.PHONY: all run test check unit unit-san fuzz http browser images deps bench clean format
 
 all: $(PROGRAMS)
 
@@ -91,6 +91,10 @@ fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 # HTTP suite against the real stack (needs dockerd and the images: use make test).
 http: all
 	$(Q)/usr/bin/python3 -m pytest -q tests/http
+
+# Browser tests (node --test, playwright-core, Debian's Chromium); screenshots in tests/output/.
+browser: all
+	$(Q)node --test tests/browser/
 
 images:
 	$(Q)scripts/build-images.sh

@@ -9,6 +9,7 @@
 #include "front.h"
 #include "handlers.h"
 #include "history_store.h"
+#include "html.h"
 #include "log.h"
 #include "request.h"
 #include "pool.h"
@@ -79,7 +80,17 @@ fail:
 static struct container pending;
 static int has_pending, pool_stale;
 
-/* Takes this client's slot and a run slot; 0, or the status to answer with err. */
+/* An error as the client wants it: JSON, or an HTML page for a browser's form post. */
+static void answer_error(struct response *res, const struct request *req, int status,
+			 const char *msg)
+{
+	if (wants_html(req))
+		html_error(res, status, msg);
+	else
+		response_error(res, status, msg);
+}
+
+/* Takes this client's slot and a run slot; 0, or the status answered. */
 static int take_slots(const struct config *cfg, const struct request *req, int *client,
 		      int *run, struct response *res)
 {
@@ -94,12 +105,12 @@ static int take_slots(const struct config *cfg, const struct request *req, int *
 	case 1:
 		snprintf(err, sizeof(err), "too many runs at once from your address (at most %d)",
 			 cfg->per_client_runs);
-		response_error(res, 429, err);
+		answer_error(res, req, 429, err);
 		res->retry_after = 1;
 		return 429;
 	default:
 		log_msg("client slots: %s", err);
-		response_error(res, 503, "service unavailable: cannot count runs");
+		answer_error(res, req, 503, "service unavailable: cannot count runs");
 		return 503;
 	}
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/runs", cfg->state_dir) >= sizeof(dir))
@@ -110,12 +121,12 @@ static int take_slots(const struct config *cfg, const struct request *req, int *
 	case 1:
 		snprintf(err, sizeof(err), "server busy: %d programs are running, try again shortly",
 			 cfg->max_runs);
-		response_error(res, 503, err);
+		answer_error(res, req, 503, err);
 		res->retry_after = 2;
 		break;
 	default:
 		log_msg("run slots: %s", err);
-		response_error(res, 503, "service unavailable: cannot count runs");
+		answer_error(res, req, 503, "service unavailable: cannot count runs");
 		break;
 	}
 	slot_release(*client);
@@ -137,6 +148,8 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 		status = request_parse_run(req, cfg->max_code_chars, &rr, err, sizeof(err));
 	if (status) {
 		response_refusal(res, status, err, "POST");
+		if (wants_html(req))
+			html_error(res, status, err); /* keeps Allow and WWW-Authenticate */
 		goto out;
 	}
 	if (take_slots(cfg, req, &client, &run, res))
@@ -150,7 +163,7 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 	if (ran) {
 		log_msg("run from %s (%s): not run: %s", req->remote_addr, language_name(rr.language),
 			err);
-		response_error(res, 503, err);
+		answer_error(res, req, 503, err);
 		goto out;
 	}
 	log_msg("run from %s (%s): %s, exit %d, %ld ms, %s, %zu+%zu bytes of output",
@@ -166,7 +179,10 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 	if (!entry || history_append(cfg->history_path, cfg->history_size, cfg->history_lock_ms, entry,
 				     err, sizeof(err)))
 		log_msg("history not updated: %s", entry ? err : "out of memory");
-	response_json(res, 200, answer);
+	if (wants_html(req))
+		html_result(res, language_name(rr.language), rr.code, &result);
+	else
+		response_json(res, 200, answer);
 out:
 	cJSON_Delete(answer);
 	run_result_release(&result);

@@ -33,6 +33,16 @@ install_missing() {
         >/dev/null || die "apt-get install ${missing[*]} failed"
 }
 
+# Node.js and npm for the browser tests (Debian's, unless the machine has them already), Debian's
+# Chromium, and playwright-core from npm (tests/browser/package-lock.json).
+install_browser_tools() {
+    local extra=(chromium)
+    command -v node >/dev/null && command -v npm >/dev/null || extra+=(nodejs npm)
+    install_missing "${extra[@]}"
+    npm --prefix "$SCE_ROOT/tests/browser" ci --no-audit --no-fund --loglevel=error >/dev/null ||
+        die "npm ci in tests/browser failed"
+}
+
 # Starts dockerd when no engine answers; sets SCE_STARTED_DOCKERD to its pid when it did.
 SCE_STARTED_DOCKERD=
 docker_up() {

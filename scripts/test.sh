@@ -5,6 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 install_missing
+install_browser_tools
 cd "$SCE_ROOT"
 make --no-print-directory all
 make --no-print-directory unit
@@ -14,3 +15,4 @@ docker_up
 trap docker_down EXIT
 scripts/build-images.sh
 /usr/bin/python3 -m pytest -p no:cacheprovider -v tests/http
+node --test tests/browser/
