@@ -76,8 +76,11 @@ static int exec_in(const struct config *cfg, const struct container *ct, const c
 	}
 	ended = mono_ms();
 	if (end != PUMP_EOF) {
-		/* Killing the client would leave the program running: remove the container now, let
-		 * the client pass on what the program printed, then make sure the client is gone. */
+		/* Killing the client would leave the program running: remove the container now (its
+		 * figures read first), let the client pass on what the program printed, then make sure
+		 * the client is gone. */
+		if (started)
+			container_figures(cfg, ct->id, &res->used);
 		container_remove(cfg, ct->name);
 		if (child_pump(&c, mono_ms() + 2000, 0, NULL) != PUMP_EOF)
 			child_kill(&c);
@@ -105,7 +108,8 @@ static int exec_in(const struct config *cfg, const struct container *ct, const c
 	}
 	if (err_from)
 		log_msg("docker said before the start: %.*s", (int)err_from, c.err.buf);
-	container_figures(cfg, ct->id, &res->used);
+	if (end == PUMP_EOF)
+		container_figures(cfg, ct->id, &res->used);
 	if (timed_out) {
 		res->exit_code = -2;
 		res->status = RUN_TIMEOUT;
