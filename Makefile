@@ -5,11 +5,21 @@
 #   make bench   measure POST /run beside a bare docker run (needs what make test needs)
 #   V=1 shows the commands; SANITIZE=address,undefined builds with sanitizers.
 
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+LOCALSTATEDIR ?= /var
+DESTDIR ?=
+LIBDIR := $(PREFIX)/lib/safe-code-executor
+SHAREDIR := $(PREFIX)/share/safe-code-executor
+CONFDIR := $(SYSCONFDIR)/safe-code-executor
+STATEDIR := $(LOCALSTATEDIR)/lib/safe-code-executor
+DEFAULT_CONFIG ?= $(CURDIR)/conf/sce.conf
+
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wpointer-arith -Wundef
-CPPFLAGS += -D_GNU_SOURCE -DSCE_DEFAULT_CONFIG='"$(CURDIR)/conf/sce.conf"'
+CPPFLAGS += -D_GNU_SOURCE -DSCE_DEFAULT_CONFIG='"$(DEFAULT_CONFIG)"'
 LDLIBS := -lfcgi -lcjson
 SANITIZE ?=
 BUILD ?= build
@@ -26,14 +36,15 @@ Q := @
 endif
 
 LIB_SRC := config.c utf8.c response.c request.c spawn.c container.c pool.c sandbox.c \
-	history_store.c log.c slots.c html.c front.c run_handler.c history_handler.c
+	history_store.c log.c slots.c html.c metrics.c front.c run_handler.c history_handler.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PROGRAMS := cgi-bin/run.fcgi cgi-bin/history.fcgi
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .SECONDARY:
 
-.PHONY: all run test check unit unit-san fuzz http browser images deps bench clean format
+.PHONY: all run test check unit unit-san fuzz http browser images deps bench clean format \
+	install uninstall
 
 all: $(PROGRAMS)
 
@@ -43,6 +54,10 @@ $(BUILD)/%.o: cgi-bin/%.c $(wildcard cgi-bin/*.h) Makefile
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -c -o $@ $<
 
 cgi-bin/%.fcgi: $(BUILD)/%_main.o $(LIB_OBJ)
+	@test "$(V)" = 1 || echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.fcgi: $(BUILD)/%_main.o $(LIB_OBJ)
 	@test "$(V)" = 1 || echo "  LINK    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -116,6 +131,41 @@ run:
 
 format:
 	clang-format -i cgi-bin/*.c cgi-bin/*.h tests/unit/*.c
+
+# Programs under $(PREFIX)/lib, the page and scripts under $(PREFIX)/share, the config under
+# $(SYSCONFDIR) (kept when there), the state under $(LOCALSTATEDIR)/lib, drop-ins for lighttpd
+# and nginx, a systemd unit. The programs are built for the installed config path.
+install:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/install DEFAULT_CONFIG=$(CONFDIR)/sce.conf \
+		build/install/run.fcgi build/install/history.fcgi
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(SHAREDIR)/htdocs/errors $(DESTDIR)$(SHAREDIR)/scripts \
+		$(DESTDIR)$(CONFDIR) $(DESTDIR)$(STATEDIR) $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available \
+		$(DESTDIR)$(SYSCONFDIR)/nginx/snippets $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0755 build/install/run.fcgi build/install/history.fcgi $(DESTDIR)$(LIBDIR)/
+	install -m 0644 htdocs/index.html htdocs/app.js htdocs/style.css htdocs/api.txt \
+		$(DESTDIR)$(SHAREDIR)/htdocs/
+	install -m 0644 htdocs/errors/*.html $(DESTDIR)$(SHAREDIR)/htdocs/errors/
+	install -m 0755 scripts/build-images.sh scripts/spawn.sh $(DESTDIR)$(SHAREDIR)/scripts/
+	install -m 0644 scripts/lib.sh $(DESTDIR)$(SHAREDIR)/scripts/
+	install -m 0644 conf/seccomp.json $(DESTDIR)$(CONFDIR)/seccomp.json
+	test -e $(DESTDIR)$(CONFDIR)/sce.conf || sed \
+		-e 's|^history_path = .*|history_path = $(STATEDIR)/history.json|' \
+		-e 's|^state_dir = .*|state_dir = $(STATEDIR)|' \
+		conf/sce.conf >$(DESTDIR)$(CONFDIR)/sce.conf
+	sed -e 's|/usr/local|$(PREFIX)|g' conf/deploy/lighttpd-safe-code-executor.conf \
+		>$(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-safe-code-executor.conf
+	sed -e 's|/usr/local|$(PREFIX)|g' conf/deploy/nginx-safe-code-executor.conf \
+		>$(DESTDIR)$(SYSCONFDIR)/nginx/snippets/safe-code-executor.conf
+	sed -e 's|/usr/local|$(PREFIX)|g' -e 's|/etc/safe-code-executor|$(CONFDIR)|g' \
+		-e 's|/var/lib/safe-code-executor|$(STATEDIR)|g' conf/deploy/safe-code-executor.service \
+		>$(DESTDIR)$(PREFIX)/lib/systemd/system/safe-code-executor.service
+
+# Leaves the config and the history ($(CONFDIR), $(STATEDIR)) in place.
+uninstall:
+	rm -rf $(DESTDIR)$(LIBDIR) $(DESTDIR)$(SHAREDIR)
+	rm -f $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-safe-code-executor.conf \
+		$(DESTDIR)$(SYSCONFDIR)/nginx/snippets/safe-code-executor.conf \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/safe-code-executor.service
 
 clean:
 	rm -rf build $(PROGRAMS)

@@ -11,7 +11,8 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 void run_after(const struct config *cfg);
 void run_prepare(const struct config *cfg);
 
-/* GET /history: the stored executions, newest first. */
+/* GET /history: the stored executions, newest first; /healthz (alive), /readyz (Docker answers,
+ * images present, warm pool filled; 200 or 503), /metrics (Prometheus text). */
 void history_handle(const struct config *cfg, const struct request *req, struct response *res);
 
 #endif

@@ -1,24 +1,22 @@
-/* history_handler.c - GET /history: the stored executions as a JSON array, newest first. */
+/* history_handler.c - the read-only endpoints: GET /history, /healthz, /readyz and /metrics. */
 #include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "handlers.h"
 #include "history_store.h"
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
+#include "spawn.h"
 
-void history_handle(const struct config *cfg, const struct request *req, struct response *res)
+static void history(const struct config *cfg, struct response *res)
 {
 	cJSON *arr;
 	char err[256];
-	int status;
 
-	status = request_route(req, "/history", "GET, HEAD", cfg->api_token, cfg->max_body, err,
-			       sizeof(err));
-	if (status) {
-		response_refusal(res, status, err, "GET, HEAD");
-		return;
-	}
 	arr = history_read_new(cfg->history_path, NULL, err, sizeof(err));
 	if (!arr) {
 		/* The next run sets the file aside and starts afresh. */
@@ -30,4 +28,84 @@ void history_handle(const struct config *cfg, const struct request *req, struct 
 	else
 		response_error(res, 500, "out of memory");
 	cJSON_Delete(arr);
+}
+
+static void healthz(const struct config *cfg, struct response *res)
+{
+	(void)cfg;
+	response_text(res, 200, "application/json; charset=utf-8", "{\"status\":\"alive\"}\n");
+}
+
+static void readyz(const struct config *cfg, struct response *res)
+{
+	char *version[] = { (char *)cfg->docker, "version", "--format", "{{.Server.Version}}", NULL };
+	char *images[] = { (char *)cfg->docker, "image", "inspect", "--format", "{{.Id}}",
+			   (char *)cfg->python_image, (char *)cfg->javascript_image, NULL };
+	char out[256];
+	int docker_ok = spawn_capture(cfg->docker, version, 5000, out, sizeof(out)) == 0;
+	int images_ok = docker_ok && spawn_capture(cfg->docker, images, 5000, out, sizeof(out)) == 0;
+	char *text = metrics_text_new(cfg);
+	int py = 0, js = 0, pool_ok, ready;
+	cJSON *o = cJSON_CreateObject();
+
+	if (text) {
+		const char *p = strstr(text, "sce_warm_pool_size{language=\"python\"} ");
+		const char *j = strstr(text, "sce_warm_pool_size{language=\"javascript\"} ");
+
+		py = p ? atoi(p + strlen("sce_warm_pool_size{language=\"python\"} ")) : 0;
+		js = j ? atoi(j + strlen("sce_warm_pool_size{language=\"javascript\"} ")) : 0;
+	}
+	free(text);
+	pool_ok = py >= cfg->warm_python && js >= cfg->warm_javascript;
+	ready = docker_ok && images_ok && pool_ok;
+	if (!o || !cJSON_AddBoolToObject(o, "ready", ready) ||
+	    !cJSON_AddBoolToObject(o, "docker", docker_ok) ||
+	    !cJSON_AddBoolToObject(o, "images", images_ok) ||
+	    !cJSON_AddNumberToObject(o, "warm_python", py) ||
+	    !cJSON_AddNumberToObject(o, "warm_javascript", js) ||
+	    !cJSON_AddBoolToObject(o, "warm_pool_filled", pool_ok))
+		response_error(res, 500, "out of memory");
+	else
+		response_json(res, ready ? 200 : 503, o);
+	cJSON_Delete(o);
+}
+
+static void metrics(const struct config *cfg, struct response *res)
+{
+	char *text = metrics_text_new(cfg);
+
+	response_text(res, text ? 200 : 500, "text/plain; version=0.0.4; charset=utf-8",
+		      text ? text : "out of memory\n");
+	free(text);
+}
+
+/* The endpoints of this program: path, methods, whether the API token applies, handler. */
+static const struct endpoint {
+	const char *path;
+	int guarded;
+	void (*fn)(const struct config *cfg, struct response *res);
+} endpoints[] = {
+	{ "/history", 1, history },
+	{ "/metrics", 1, metrics },
+	{ "/healthz", 0, healthz },
+	{ "/readyz", 0, readyz },
+};
+
+void history_handle(const struct config *cfg, const struct request *req, struct response *res)
+{
+	const struct endpoint *e = NULL;
+	char err[256];
+	size_t i;
+	int status;
+
+	for (i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
+		if (!strcmp(req->path, endpoints[i].path))
+			e = &endpoints[i];
+	status = request_route(req, e ? e->path : "/history", "GET, HEAD",
+			       e && e->guarded ? cfg->api_token : "", cfg->max_body, err, sizeof(err));
+	if (status) {
+		response_refusal(res, status, err, "GET, HEAD");
+		return;
+	}
+	e->fn(cfg, res);
 }

@@ -10,6 +10,7 @@
 #include "handlers.h"
 #include "history_store.h"
 #include "html.h"
+#include "metrics.h"
 #include "log.h"
 #include "request.h"
 #include "pool.h"
@@ -150,10 +151,14 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 		response_refusal(res, status, err, "POST");
 		if (wants_html(req))
 			html_error(res, status, err); /* keeps Allow and WWW-Authenticate */
+		metrics_count_refusal(cfg, status);
 		goto out;
 	}
-	if (take_slots(cfg, req, &client, &run, res))
+	status = take_slots(cfg, req, &client, &run, res);
+	if (status) {
+		metrics_count_refusal(cfg, status);
 		goto out;
+	}
 	ran = sandbox_run(cfg, rr.language, rr.code, rr.code_len, &intr, &result, err, sizeof(err));
 	slot_release(run);
 	slot_release(client);
@@ -164,8 +169,11 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 		log_msg("run from %s (%s): not run: %s", req->remote_addr, language_name(rr.language),
 			err);
 		answer_error(res, req, 503, err);
+		metrics_count_refusal(cfg, 503);
 		goto out;
 	}
+	metrics_count_run(cfg, language_name(rr.language), run_status_name(result.status),
+			  result.duration_ms);
 	log_msg("run from %s (%s): %s, exit %d, %ld ms, %s, %zu+%zu bytes of output",
 		req->remote_addr, language_name(rr.language), run_status_name(result.status),
 		result.exit_code, result.duration_ms, result.warm ? "warm" : "cold",
@@ -177,8 +185,12 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 	}
 	entry = history_entry(&rr, answer);
 	if (!entry || history_append(cfg->history_path, cfg->history_size, cfg->history_lock_ms, entry,
-				     err, sizeof(err)))
+				     err, sizeof(err))) {
+		static const struct metric failed = { "sce_history_write_failures_total", 1 };
+
 		log_msg("history not updated: %s", entry ? err : "out of memory");
+		metrics_add(cfg, &failed, 1);
+	}
 	if (wants_html(req))
 		html_result(res, language_name(rr.language), rr.code, &result);
 	else

@@ -1,14 +1,17 @@
 # scripts/lib.sh - shell functions shared by the scripts (sourced, not run).
 
 SCE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SCE_CONFIG=${SCE_CONFIG:-$SCE_ROOT/conf/sce.conf}
+if [ -z "${SCE_CONFIG:-}" ]; then  # the source tree's, else the installed one
+    SCE_CONFIG=$SCE_ROOT/conf/sce.conf
+    [ -f "$SCE_CONFIG" ] || SCE_CONFIG=/etc/safe-code-executor/sce.conf
+fi
 DOCKER=${DOCKER:-/usr/bin/docker}
 SCE_LABEL=org.safe-code-executor.instance
 
 # Debian packages the project needs to build, test and run.
 SCE_PACKAGES="gcc make libc6-dev clang libclang-rt-14-dev libfcgi-dev libfcgi-bin libcjson-dev
 libcmocka-dev lighttpd
-docker.io debootstrap python3-pytest python3-requests curl procps"
+docker.io debootstrap python3-pytest python3-requests curl procps nginx spawn-fcgi"
 
 die() { echo "error: $*" >&2; exit 1; }
 

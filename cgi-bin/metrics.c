@@ -1,0 +1,220 @@
+/* metrics.c - Prometheus counters in one small file, updated under an flock by every process. */
+#include "metrics.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define MAX_SAMPLES 256
+
+struct sample {
+	char key[128];
+	double value;
+};
+
+static const double buckets[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
+#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+static int load(const char *path, struct sample *s, size_t *n)
+{
+	char line[256];
+	FILE *f = fopen(path, "re");
+
+	*n = 0;
+	if (!f)
+		return errno == ENOENT ? 0 : -1;
+	while (*n < MAX_SAMPLES && fgets(line, sizeof(line), f)) {
+		char *space = strrchr(line, ' ');
+
+		if (!space || (size_t)(space - line) >= sizeof(s[0].key))
+			continue;
+		memcpy(s[*n].key, line, (size_t)(space - line));
+		s[*n].key[space - line] = '\0';
+		s[*n].value = strtod(space + 1, NULL);
+		(*n)++;
+	}
+	fclose(f);
+	return 0;
+}
+
+void metrics_add(const struct config *cfg, const struct metric *m, size_t n)
+{
+	static struct sample s[MAX_SAMPLES];
+	char path[PATH_MAX], lock[PATH_MAX], tmp[PATH_MAX];
+	size_t count, i, k;
+	int lfd = -1, fd = -1;
+	FILE *f = NULL;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/metrics", cfg->state_dir) >= sizeof(path) ||
+	    (size_t)snprintf(lock, sizeof(lock), "%s/metrics.lock", cfg->state_dir) >= sizeof(lock) ||
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s/metrics.tmpXXXXXX", cfg->state_dir) >= sizeof(tmp))
+		return;
+	lfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX) || load(path, s, &count))
+		goto fail;
+	for (k = 0; k < n; k++) {
+		for (i = 0; i < count && strcmp(s[i].key, m[k].key); i++)
+			;
+		if (i == count) {
+			if (count == MAX_SAMPLES || strlen(m[k].key) >= sizeof(s[0].key))
+				continue;
+			strcpy(s[count].key, m[k].key);
+			s[count++].value = 0;
+		}
+		s[i].value += m[k].value;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0 || !(f = fdopen(fd, "w")))
+		goto fail;
+	fd = -1;
+	for (i = 0; i < count; i++)
+		fprintf(f, "%s %.17g\n", s[i].key, s[i].value);
+	if (fflush(f) || fclose(f) || rename(tmp, path)) {
+		f = NULL;
+		unlink(tmp);
+		goto fail;
+	}
+	close(lfd);
+	return;
+fail:
+	log_msg("metrics not updated: %s", strerror(errno));
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	if (f || fd >= 0)
+		unlink(tmp);
+	if (lfd >= 0)
+		close(lfd);
+}
+
+void metrics_count_run(const struct config *cfg, const char *language, const char *status,
+		       long duration_ms)
+{
+	char keys[NBUCKETS + 4][128];
+	struct metric m[NBUCKETS + 4];
+	double seconds = duration_ms / 1000.0;
+	size_t n = 0, i;
+
+	snprintf(keys[n], sizeof(keys[n]), "sce_runs_total{language=\"%s\",status=\"%s\"}", language,
+		 status);
+	m[n] = (struct metric){ keys[n], 1 };
+	n++;
+	for (i = 0; i < NBUCKETS; i++) {
+		snprintf(keys[n], sizeof(keys[n]), "sce_run_duration_seconds_bucket{le=\"%g\"}",
+			 buckets[i]);
+		m[n] = (struct metric){ keys[n], seconds <= buckets[i] };
+		n++;
+	}
+	m[n++] = (struct metric){ "sce_run_duration_seconds_bucket{le=\"+Inf\"}", 1 };
+	m[n++] = (struct metric){ "sce_run_duration_seconds_sum", seconds };
+	m[n++] = (struct metric){ "sce_run_duration_seconds_count", 1 };
+	metrics_add(cfg, m, n);
+}
+
+void metrics_count_refusal(const struct config *cfg, int status)
+{
+	char key[128];
+	struct metric m = { key, 1 };
+
+	snprintf(key, sizeof(key), "sce_rejections_total{status=\"%d\"}", status);
+	metrics_add(cfg, &m, 1);
+}
+
+static int count_dir(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Run slots held now: those whose flock is taken. */
+static int runs_in_flight(const struct config *cfg)
+{
+	char path[PATH_MAX];
+	int i, busy = 0;
+
+	for (i = 0; i < cfg->max_runs; i++) {
+		int fd;
+
+		if ((size_t)snprintf(path, sizeof(path), "%s/runs/run-%d", cfg->state_dir, i) >= sizeof(path))
+			break;
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_SH | LOCK_NB))
+			busy++;
+		close(fd);
+	}
+	return busy;
+}
+
+char *metrics_text_new(const struct config *cfg)
+{
+	static struct sample s[MAX_SAMPLES];
+	char path[PATH_MAX], *text;
+	size_t count = 0, i, len = 0, cap = 65536;
+	int py, js;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/metrics", cfg->state_dir) < sizeof(path))
+		load(path, s, &count);
+	text = malloc(cap);
+	if (!text)
+		return NULL;
+#define OUT(...) (len += (size_t)snprintf(text + len, len < cap ? cap - len : 0, __VA_ARGS__))
+	OUT("# HELP sce_runs_total Programs run, by language and how they ended.\n"
+	    "# TYPE sce_runs_total counter\n");
+	for (i = 0; i < count; i++)
+		if (!strncmp(s[i].key, "sce_runs_total", 14))
+			OUT("%s %.17g\n", s[i].key, s[i].value);
+	OUT("# HELP sce_run_duration_seconds Run time of the programs.\n"
+	    "# TYPE sce_run_duration_seconds histogram\n");
+	for (i = 0; i < count; i++)
+		if (!strncmp(s[i].key, "sce_run_duration_seconds", 24))
+			OUT("%s %.17g\n", s[i].key, s[i].value);
+	OUT("# HELP sce_rejections_total Requests to /run refused, by HTTP status.\n"
+	    "# TYPE sce_rejections_total counter\n");
+	for (i = 0; i < count; i++)
+		if (!strncmp(s[i].key, "sce_rejections_total", 20))
+			OUT("%s %.17g\n", s[i].key, s[i].value);
+	OUT("# HELP sce_history_write_failures_total Runs whose history entry could not be written.\n"
+	    "# TYPE sce_history_write_failures_total counter\n");
+	for (i = 0; i < count && strcmp(s[i].key, "sce_history_write_failures_total"); i++)
+		;
+	OUT("sce_history_write_failures_total %.17g\n", i < count ? s[i].value : 0.0);
+	OUT("# HELP sce_runs_in_flight Programs running now.\n# TYPE sce_runs_in_flight gauge\n"
+	    "sce_runs_in_flight %d\n", runs_in_flight(cfg));
+	py = (size_t)snprintf(path, sizeof(path), "%s/pool/python", cfg->state_dir) < sizeof(path)
+		     ? count_dir(path) : 0;
+	js = (size_t)snprintf(path, sizeof(path), "%s/pool/javascript", cfg->state_dir) < sizeof(path)
+		     ? count_dir(path) : 0;
+	OUT("# HELP sce_warm_pool_size Idle containers ready, by language.\n"
+	    "# TYPE sce_warm_pool_size gauge\n"
+	    "sce_warm_pool_size{language=\"python\"} %d\nsce_warm_pool_size{language=\"javascript\"} %d\n",
+	    py, js);
+	OUT("# HELP sce_warm_pool_target Idle containers wanted, by language.\n"
+	    "# TYPE sce_warm_pool_target gauge\n"
+	    "sce_warm_pool_target{language=\"python\"} %d\nsce_warm_pool_target{language=\"javascript\"} %d\n",
+	    cfg->warm_python, cfg->warm_javascript);
+#undef OUT
+	if (len >= cap) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Starts the FastCGI programs with spawn-fcgi for a web server that does not start them itself
+# (nginx, or lighttpd with the drop-in): `spawn.sh SOCKET_DIR` makes SOCKET_DIR/run.sock
+# (`workers` processes) and SOCKET_DIR/history.sock (2), writes their pids to SOCKET_DIR/*.pid.
+# Config: $SCE_CONFIG. Programs: $SCE_PROGRAMS (default: the installed, else the built ones).
+# Sockets are made 0660 for the group $SCE_SOCKET_GROUP (default: the web server's, www-data).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+dir=${1:?usage: spawn.sh SOCKET_DIR}
+programs=${SCE_PROGRAMS:-}
+if [ -z "$programs" ]; then
+    for p in /usr/local/lib/safe-code-executor "$SCE_ROOT/cgi-bin"; do
+        [ -x "$p/run.fcgi" ] && programs=$p && break
+    done
+fi
+[ -n "$programs" ] || die "run.fcgi not found: build it (make) or set SCE_PROGRAMS"
+"$programs/run.fcgi" --check-config >/dev/null
+workers=$(conf_value workers); workers=${workers:-16}
+group=${SCE_SOCKET_GROUP:-www-data}
+getent group "$group" >/dev/null || group=$(id -gn)
+mkdir -p "$dir"
+spawn-fcgi -s "$dir/run.sock" -M 0660 -G "$group" -F "$workers" -P "$dir/run.pid" \
+    -- /usr/bin/env SCE_CONFIG="$SCE_CONFIG" PATH=/usr/sbin:/usr/bin:/sbin:/bin "$programs/run.fcgi" >/dev/null
+spawn-fcgi -s "$dir/history.sock" -M 0660 -G "$group" -F 2 -P "$dir/history.pid" \
+    -- /usr/bin/env SCE_CONFIG="$SCE_CONFIG" PATH=/usr/sbin:/usr/bin:/sbin:/bin "$programs/history.fcgi" >/dev/null

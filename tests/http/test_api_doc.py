@@ -1,0 +1,68 @@
+"""docs/openapi.json is kept true: real answers have exactly the documented fields and types."""
+import json
+import re
+
+import pytest
+import requests
+
+from conftest import ROOT
+
+SPEC = json.loads((ROOT / "docs" / "openapi.json").read_text())
+SCHEMAS = SPEC["components"]["schemas"]
+TYPES = {"string": str, "integer": int, "boolean": bool, "object": dict, "array": list,
+         "null": type(None)}
+
+
+def check(value, schema):
+    if "$ref" in schema:
+        schema = SCHEMAS[schema["$ref"].rsplit("/", 1)[1]]
+    kinds = schema.get("type")
+    if kinds:
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        assert any(isinstance(value, TYPES[k]) and not (k == "integer" and isinstance(value, bool))
+                   for k in kinds), (value, kinds)
+    if "enum" in schema:
+        assert value in schema["enum"]
+    if "const" in schema:
+        assert value == schema["const"]
+    if "pattern" in schema:
+        assert re.search(schema["pattern"], value)
+    if isinstance(value, dict):
+        assert set(schema.get("required", [])) <= set(value), (schema.get("required"), value)
+        if schema.get("additionalProperties") is False:
+            assert set(value) <= set(schema["properties"]), set(value) - set(schema["properties"])
+        for k, v in value.items():
+            check(v, schema["properties"][k])
+    if isinstance(value, list) and "items" in schema:
+        assert len(value) <= schema.get("maxItems", len(value))
+        for v in value:
+            check(v, schema["items"])
+
+
+def documented(path, method, status, kind="application/json"):
+    return SPEC["paths"][path][method]["responses"][str(status)]["content"][kind]["schema"]
+
+
+def test_run_answers(stack, clean):
+    for lang, code in (("python", "print(2+2)"), ("javascript", "process.exit(2)"),
+                       ("python", 'x = "a" * 1000000000')):
+        status, body = stack.run(lang, code)
+        check(body, documented("/run", "post", status))
+
+
+@pytest.mark.parametrize("body,status", [(b"{", 400), (b'{"language":"x","code":"1"}', 400)])
+def test_run_errors(stack, body, status):
+    r = stack.post(body)
+    assert r.status_code == status
+    check(r.json(), documented("/run", "post", status))
+
+
+def test_other_endpoints(stack, clean):
+    stack.run("python", "print(1)")
+    check(stack.history(), documented("/history", "get", 200))
+    check(requests.get(stack.url("/healthz"), timeout=10).json(), documented("/healthz", "get", 200))
+    r = requests.get(stack.url("/readyz"), timeout=30)
+    check(r.json(), documented("/readyz", "get", r.status_code))
+    r = requests.get(stack.url("/run"), timeout=10)
+    check(r.json(), documented("/run", "post", 405))
+    assert requests.get(stack.url("/"), timeout=10).text == SPEC["paths"]["/"]["get"]["responses"]["200"]["content"]["text/plain"]["schema"]["const"]

@@ -1,0 +1,64 @@
+"""Operating the service: /healthz, /readyz, and /metrics counts that match the runs made, with
+many FastCGI processes sharing them."""
+import concurrent.futures
+import re
+
+import requests
+
+
+def metrics(stack):
+    r = requests.get(stack.url("/metrics"), timeout=10)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    values = {}
+    for line in r.text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            values[key] = float(value)
+    return values
+
+
+def test_healthz(stack):
+    r = requests.get(stack.url("/healthz"), timeout=10)
+    assert r.status_code == 200 and r.json() == {"status": "alive"}
+
+
+def test_readyz(stack, clean):
+    stack.settle()
+    r = requests.get(stack.url("/readyz"), timeout=30)
+    assert r.status_code == 200
+    assert r.json() == {"ready": True, "docker": True, "images": True, "warm_python": 2,
+                        "warm_javascript": 2, "warm_pool_filled": True}
+
+
+def test_metrics_match_the_runs_made(stack, clean):
+    before = metrics(stack)
+    runs = [("python", "print(1)")] * 6 + [("javascript", "process.exit(3)")] * 4
+    with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(lambda i: stack.run_from(f"127.0.8.{i + 1}", *runs[i]),
+                                range(len(runs))))
+    assert [r[0] for r in results] == [200] * 10
+    assert stack.post(b"{").status_code == 400
+    assert stack.post(b"x", content_type="text/plain").status_code == 415
+    stack.settle()
+    after = metrics(stack)
+
+    def delta(key):
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert delta('sce_runs_total{language="python",status="ok"}') == 6
+    assert delta('sce_runs_total{language="javascript",status="error"}') == 4
+    assert delta("sce_run_duration_seconds_count") == 10
+    assert delta('sce_run_duration_seconds_bucket{le="+Inf"}') == 10
+    assert delta('sce_rejections_total{status="400"}') == 1
+    assert delta('sce_rejections_total{status="415"}') == 1
+    assert after["sce_runs_in_flight"] == 0
+    assert after['sce_warm_pool_size{language="python"}'] == 2
+    assert after['sce_warm_pool_target{language="javascript"}'] == 2
+
+
+def test_one_log_line_per_run(stack, clean):
+    stack.run("python", "print('logged')")
+    lines = [l for l in stack.log().splitlines() if "run from 127.0.0.1 (python): ok" in l]
+    assert lines and re.search(r"ok, exit 0, \d+ ms, (warm|cold), 7\+0 bytes of output", lines[-1])
+    assert "print('logged')" not in stack.log()  # user code is not logged
