@@ -11,6 +11,10 @@
 #include "config.h"
 #include "log.h"
 
+/* For HTML answers (the page's own CSP comes from the web server with the file). */
+#define CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
+	    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 volatile sig_atomic_t front_stop;
 static volatile sig_atomic_t busy;
 
@@ -127,7 +131,7 @@ static void watch_client(const struct source *src, struct request *req)
 static void write_response(const struct source *src, const struct request *req,
 			   const struct response *res)
 {
-	char head[768], extra[256] = "";
+	char head[1024], extra[512] = "";
 	int n = 0;
 
 	if (res->allow)
@@ -136,7 +140,10 @@ static void write_response(const struct source *src, const struct request *req,
 		n += snprintf(extra + n, sizeof(extra) - (size_t)n,
 			      "WWW-Authenticate: Bearer realm=\"safe-code-executor\"\r\n");
 	if (res->retry_after > 0)
-		snprintf(extra + n, sizeof(extra) - (size_t)n, "Retry-After: %d\r\n", res->retry_after);
+		n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Retry-After: %d\r\n",
+			      res->retry_after);
+	if (res->content_type && !strncmp(res->content_type, "text/html", 9))
+		snprintf(extra + n, sizeof(extra) - (size_t)n, "Content-Security-Policy: %s\r\n", CSP);
 	n = snprintf(head, sizeof(head),
 		     "Status: %d %s\r\n"
 		     "Content-Type: %s\r\n"

@@ -1,7 +1,6 @@
 /* metrics.c - Prometheus counters in one small file, updated under an flock by every process. */
 #include "metrics.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pool.h"
 
 #define MAX_SAMPLES 256
 
@@ -129,20 +129,6 @@ void metrics_count_refusal(const struct config *cfg, int status)
 	metrics_add(cfg, &m, 1);
 }
 
-static int count_dir(const char *dir)
-{
-	struct dirent *e;
-	DIR *d = opendir(dir);
-	int n = 0;
-
-	if (!d)
-		return 0;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 /* Run slots held now: those whose flock is taken. */
 static int runs_in_flight(const struct config *cfg)
 {
@@ -164,11 +150,20 @@ static int runs_in_flight(const struct config *cfg)
 	return busy;
 }
 
+/* The counted families, in the order they are shown. */
+static const struct family {
+	const char *name, *type, *help;
+} families[] = {
+	{ "sce_runs_total", "counter", "Programs run, by language and how they ended." },
+	{ "sce_run_duration_seconds", "histogram", "Run time of the programs." },
+	{ "sce_rejections_total", "counter", "Requests to /run refused, by HTTP status." },
+};
+
 char *metrics_text_new(const struct config *cfg)
 {
 	static struct sample s[MAX_SAMPLES];
 	char path[PATH_MAX], *text;
-	size_t count = 0, i, len = 0, cap = 65536;
+	size_t count = 0, i, f, len = 0, cap = 65536;
 	int py, js;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/metrics", cfg->state_dir) < sizeof(path))
@@ -177,21 +172,13 @@ char *metrics_text_new(const struct config *cfg)
 	if (!text)
 		return NULL;
 #define OUT(...) (len += (size_t)snprintf(text + len, len < cap ? cap - len : 0, __VA_ARGS__))
-	OUT("# HELP sce_runs_total Programs run, by language and how they ended.\n"
-	    "# TYPE sce_runs_total counter\n");
-	for (i = 0; i < count; i++)
-		if (!strncmp(s[i].key, "sce_runs_total", 14))
-			OUT("%s %.17g\n", s[i].key, s[i].value);
-	OUT("# HELP sce_run_duration_seconds Run time of the programs.\n"
-	    "# TYPE sce_run_duration_seconds histogram\n");
-	for (i = 0; i < count; i++)
-		if (!strncmp(s[i].key, "sce_run_duration_seconds", 24))
-			OUT("%s %.17g\n", s[i].key, s[i].value);
-	OUT("# HELP sce_rejections_total Requests to /run refused, by HTTP status.\n"
-	    "# TYPE sce_rejections_total counter\n");
-	for (i = 0; i < count; i++)
-		if (!strncmp(s[i].key, "sce_rejections_total", 20))
-			OUT("%s %.17g\n", s[i].key, s[i].value);
+	for (f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+		OUT("# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help,
+		    families[f].name, families[f].type);
+		for (i = 0; i < count; i++)
+			if (!strncmp(s[i].key, families[f].name, strlen(families[f].name)))
+				OUT("%s %.17g\n", s[i].key, s[i].value);
+	}
 	OUT("# HELP sce_history_write_failures_total Runs whose history entry could not be written.\n"
 	    "# TYPE sce_history_write_failures_total counter\n");
 	for (i = 0; i < count && strcmp(s[i].key, "sce_history_write_failures_total"); i++)
@@ -199,10 +186,8 @@ char *metrics_text_new(const struct config *cfg)
 	OUT("sce_history_write_failures_total %.17g\n", i < count ? s[i].value : 0.0);
 	OUT("# HELP sce_runs_in_flight Programs running now.\n# TYPE sce_runs_in_flight gauge\n"
 	    "sce_runs_in_flight %d\n", runs_in_flight(cfg));
-	py = (size_t)snprintf(path, sizeof(path), "%s/pool/python", cfg->state_dir) < sizeof(path)
-		     ? count_dir(path) : 0;
-	js = (size_t)snprintf(path, sizeof(path), "%s/pool/javascript", cfg->state_dir) < sizeof(path)
-		     ? count_dir(path) : 0;
+	py = pool_size(cfg, LANG_PYTHON);
+	js = pool_size(cfg, LANG_JAVASCRIPT);
 	OUT("# HELP sce_warm_pool_size Idle containers ready, by language.\n"
 	    "# TYPE sce_warm_pool_size gauge\n"
 	    "sce_warm_pool_size{language=\"python\"} %d\nsce_warm_pool_size{language=\"javascript\"} %d\n",

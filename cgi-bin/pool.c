@@ -160,6 +160,15 @@ void pool_done(const struct config *cfg, const struct container *ct)
 		truncate(lock, 0);
 }
 
+static int count_entries(const char *dir);
+
+int pool_size(const struct config *cfg, enum language lang)
+{
+	char dir[PATH_MAX];
+
+	return record_path(dir, sizeof(dir), cfg, pool_dir(lang), NULL) ? 0 : count_entries(dir);
+}
+
 static int count_entries(const char *dir)
 {
 	struct dirent *e;

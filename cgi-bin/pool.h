@@ -31,6 +31,9 @@ int pool_get(const struct config *cfg, enum language lang, struct container *ct,
 	     char *err, size_t errlen);
 void pool_done(const struct config *cfg, const struct container *ct);
 void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop);
+
+/* Idle containers of lang in the pool now. */
+int pool_size(const struct config *cfg, enum language lang);
 enum sweep { SWEEP_DUE, SWEEP_NOW, SWEEP_EVERYTHING };
 void pool_sweep(const struct config *cfg, enum sweep how);
 

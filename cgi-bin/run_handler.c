@@ -203,6 +203,8 @@ out:
 
 void run_after(const struct config *cfg)
 {
+	if (!has_pending && !pool_stale)
+		return; /* nothing ran: nothing to remove or refill */
 	if (has_pending)
 		pool_done(cfg, &pending);
 	has_pending = 0;

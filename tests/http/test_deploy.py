@@ -59,7 +59,7 @@ def spawn_programs(tmp, overrides=""):
                       f"state_dir = {tmp}/state\nseccomp_profile = {ROOT}/conf/seccomp.json\n"
                       "workers = 4\nwarm_python = 1\nwarm_javascript = 1\n" + overrides)
     (tmp / "history").mkdir()
-    env = dict(os.environ, SCE_CONFIG=str(config), SCE_SOCKET_GROUP="root")
+    env = dict(os.environ, SCE_CONFIG=str(config), SCE_SOCKET_GROUP="nogroup")
     subprocess.run([str(ROOT / "cgi-bin/run.fcgi"), "--prepare"], env=env, check=True)
     subprocess.run([str(ROOT / "scripts/spawn.sh"), str(tmp / "sock")], env=env, check=True)
     return instance
@@ -128,7 +128,9 @@ def test_behind_nginx(tmp_path):
     snippet = snippet.replace("/run/safe-code-executor", str(tmp_path / "sock"))
     snippet = snippet.replace("/usr/local/share/safe-code-executor/htdocs", str(ROOT / "htdocs"))
     (tmp_path / "safe-code-executor.conf").write_text(snippet)
+    # Workers as root here only because pytest's temp directories are private to root.
     (tmp_path / "nginx.conf").write_text(f"""
+user root root;
 pid {tmp_path}/nginx.pid;
 error_log {tmp_path}/error.log;
 events {{ }}
@@ -159,9 +161,10 @@ def test_lighttpd_drop_in_on_a_stock_config(tmp_path):
     drop_in = (ROOT / "conf/deploy/lighttpd-safe-code-executor.conf").read_text()
     drop_in = drop_in.replace("/run/safe-code-executor", str(tmp_path / "sock"))
     drop_in = drop_in.replace("/usr/local/share/safe-code-executor/htdocs", str(ROOT / "htdocs"))
-    (tmp_path / "50-safe-code-executor.conf").write_text(drop_in)
+    (tmp_path / "conf-enabled").mkdir()
+    (tmp_path / "conf-enabled" / "50-safe-code-executor.conf").write_text(drop_in)
     stock = Path("/etc/lighttpd/lighttpd.conf").read_text()
-    stock = stock.replace('"/etc/lighttpd/conf-enabled/*.conf"', f'"{tmp_path}/*.conf"')
+    stock = stock.replace('"/etc/lighttpd/conf-enabled/*.conf"', f'"{tmp_path}/conf-enabled/*.conf"')
     stock = stock.replace("server.port                 = 80", f"server.port = {port}\nserver.bind = \"127.0.0.1\"")
     stock = stock.replace('"/var/log/lighttpd/error.log"', f'"{tmp_path}/error.log"')
     stock = stock.replace('"/run/lighttpd.pid"', f'"{tmp_path}/lighttpd.pid"')
