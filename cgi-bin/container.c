@@ -17,7 +17,6 @@
  * ends by itself.
  */
 #define LAUNCHER "printf . && exec env -i PATH=/usr/bin:/bin timeout -s KILL \"$@\""
-#define IDLE_SECONDS 3600  /* an idle container ends by itself after an hour */
 #define DOCKER_TIMEOUT_MS 15000
 
 static const char *const python_cmd[] = { "python3", "-I", "-u", "-", NULL };
@@ -216,20 +215,26 @@ void container_figures(const struct config *cfg, const char *id, struct figures 
 	int systemd;
 
 	f->memory_peak = f->cpu_ns = f->oom_kills = -1;
-	for (systemd = 0; systemd < 2 && f->memory_peak < 0; systemd++) { /* cgroup v1 */
+	for (systemd = 0; systemd < 2; systemd++) { /* cgroup v1 */
 		cgroup_dir(mem, sizeof(mem), cfg->cgroup_root, "memory", id, systemd);
+		if (access(mem, F_OK))
+			continue;
 		cgroup_dir(cpu, sizeof(cpu), cfg->cgroup_root, "cpuacct", id, systemd);
 		f->memory_peak = read_number(mem, "memory.max_usage_in_bytes", NULL);
 		f->oom_kills = read_number(mem, "memory.oom_control", "oom_kill");
 		f->cpu_ns = read_number(cpu, "cpuacct.usage", NULL);
+		return;
 	}
-	for (systemd = 0; systemd < 2 && f->memory_peak < 0; systemd++) { /* cgroup v2 */
+	for (systemd = 0; systemd < 2; systemd++) { /* cgroup v2 */
 		long long usec;
 
 		cgroup_dir(mem, sizeof(mem), cfg->cgroup_root, "", id, systemd);
+		if (access(mem, F_OK))
+			continue;
 		f->memory_peak = read_number(mem, "memory.peak", NULL);
 		f->oom_kills = read_number(mem, "memory.events", "oom_kill");
 		usec = read_number(mem, "cpu.stat", "usage_usec");
 		f->cpu_ns = usec < 0 ? -1 : usec * 1000;
+		return;
 	}
 }

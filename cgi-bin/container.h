@@ -8,6 +8,9 @@
 #include "config.h"
 #include "request.h"
 
+/* An idle container ends by itself after this long (its main process is a sleep). */
+#define IDLE_SECONDS 3600
+
 struct container {
 	enum language lang;
 	char name[96];  /* sce-<instance>-<pid>-<random> */

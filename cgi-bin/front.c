@@ -222,8 +222,8 @@ int front_main(int argc, char **argv, const struct program *p)
 		busy = 1;
 		serve(&src, &cfg, p->handle);
 		FCGX_Finish_r(&rq);
-		if (p->after && !front_stop)
-			p->after(&cfg);
+		if (p->after)
+			p->after(&cfg); /* removes the run's container even when stopping */
 		busy = 0;
 	}
 	return 0;

@@ -16,8 +16,14 @@ static void history(const struct config *cfg, struct response *res)
 {
 	cJSON *arr;
 	char err[256];
+	int corrupt;
 
-	arr = history_read_new(cfg->history_path, NULL, err, sizeof(err));
+	arr = history_read_new(cfg->history_path, &corrupt, err, sizeof(err));
+	if (!arr && !corrupt) {
+		log_msg("history %s: %s", cfg->history_path, err);
+		response_error(res, 503, "history unavailable for now");
+		return;
+	}
 	if (!arr) {
 		/* The next run sets the file aside and starts afresh. */
 		log_msg("history %s: %s; answering an empty history", cfg->history_path, err);

@@ -18,6 +18,9 @@
 #include "spawn.h"
 
 #define SWEEP_EVERY_S 60
+/* An idle container older than this is not handed out (it could reach its end mid-run). */
+#define IDLE_MAX_S (IDLE_SECONDS - 300)
+#define LISTING_MAX (1 << 20)
 
 static int record_path(char *buf, size_t len, const struct config *cfg, const char *sub,
 		       const char *name)
@@ -34,7 +37,8 @@ static const char *pool_dir(enum language lang)
 
 static void make_dirs(const struct config *cfg)
 {
-	static const char *const dirs[] = { "", "/pool", "/pool/python", "/pool/javascript", "/owned" };
+	static const char *const dirs[] = { "", "/pool", "/pool/python", "/pool/javascript",
+					    "/owned", "/tmp" };
 	char path[PATH_MAX];
 	size_t i;
 
@@ -43,24 +47,57 @@ static void make_dirs(const struct config *cfg)
 			mkdir(path, 0700);
 }
 
-/* Writes "<our pid> <id>" to path (replacing it); 0 or -1. */
-static int write_record(const char *path, const char *id)
+/* An flock on <state_dir>/<name>: blocking, or only if free. Returns the descriptor or -1. */
+static int lock_file(const struct config *cfg, const char *name, int wait)
 {
-	char text[128];
+	char path[PATH_MAX];
+	int fd;
+
+	if (record_path(path, sizeof(path), cfg, name, NULL))
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0 && flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Every move of a record (and the sweep's look at one) happens under this lock, held briefly. */
+static int lock_records(const struct config *cfg)
+{
+	return lock_file(cfg, "records.lock", 1);
+}
+
+static void unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Writes "<pid> <id>" to path, atomically (a temp file renamed over it); 0 or -1. */
+static int write_record(const struct config *cfg, const char *path, long pid, const char *id)
+{
+	char tmp[PATH_MAX], text[128];
 	int fd, n, ret = -1;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (record_path(tmp, sizeof(tmp), cfg, "tmp", "recordXXXXXX"))
+		return -1;
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	n = snprintf(text, sizeof(text), "%ld %s\n", (long)getpid(), id);
-	if (write(fd, text, (size_t)n) == n)
+	n = snprintf(text, sizeof(text), "%ld %s\n", pid, id);
+	if (write(fd, text, (size_t)n) == n && !close(fd) && !rename(tmp, path))
 		ret = 0;
-	close(fd);
+	else
+		unlink(tmp);
+	if (ret && fd >= 0)
+		close(fd);
 	return ret;
 }
 
 /* Reads "<pid> <id>"; pid 0 and id "" when unreadable. */
-static void read_record(const char *path, long *pid, char *id, size_t idlen)
+static void read_record(const char *path, long *pid, char *id)
 {
 	char text[128] = "";
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -73,7 +110,6 @@ static void read_record(const char *path, long *pid, char *id, size_t idlen)
 	id[0] = '\0';
 	if (sscanf(text, "%ld %79s", pid, id) < 2)
 		id[0] = '\0';
-	(void)idlen;
 }
 
 /* Makes a new container with an owned record; 0 or -1 with err. */
@@ -81,92 +117,101 @@ static int make_owned(const struct config *cfg, enum language lang, struct conta
 		      char *err, size_t errlen)
 {
 	char rec[PATH_MAX];
+	int lock, ok;
 
 	container_init(ct, cfg, lang);
 	make_dirs(cfg);
-	if (record_path(rec, sizeof(rec), cfg, "owned", ct->name) || write_record(rec, "-")) {
-		log_msg("cannot write %s: %s", rec, strerror(errno));
+	lock = lock_records(cfg);
+	ok = !record_path(rec, sizeof(rec), cfg, "owned", ct->name) &&
+	     !write_record(cfg, rec, (long)getpid(), "-");
+	unlock(lock);
+	if (!ok) {
+		log_msg("cannot write a record in %s/owned: %s", cfg->state_dir, strerror(errno));
 		snprintf(err, errlen, "service unavailable: cannot keep track of containers");
 		return -1;
 	}
-	if (container_create(cfg, ct, err, errlen) || write_record(rec, ct->id)) {
+	if (container_create(cfg, ct, err, errlen) ||
+	    write_record(cfg, rec, (long)getpid(), ct->id)) {
 		unlink(rec);
 		return -1;
 	}
 	return 0;
 }
 
+static int too_old(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st) && time(NULL) - st.st_mtime > IDLE_MAX_S;
+}
+
 /* Claims an idle container of lang: 0 with ct filled, 1 when there is none. */
 static int claim(const struct config *cfg, enum language lang, struct container *ct)
 {
-	char dir[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+	char dir[PATH_MAX], from[PATH_MAX], to[PATH_MAX], id[80];
 	struct dirent *e;
 	DIR *d;
-	int ret = 1;
+	long pid;
+	int ret = 1, lock;
 
-	if (record_path(dir, sizeof(dir), cfg, pool_dir(lang), NULL))
+	if (record_path(dir, sizeof(dir), cfg, pool_dir(lang), NULL) || !(d = opendir(dir)))
 		return 1;
-	d = opendir(dir);
-	if (!d)
-		return 1;
-	while ((e = readdir(d))) {
-		long pid;
-
-		if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(ct->name))
+	lock = lock_records(cfg);
+	while (ret && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(ct->name) ||
+		    record_path(from, sizeof(from), cfg, pool_dir(lang), e->d_name) ||
+		    record_path(to, sizeof(to), cfg, "owned", e->d_name) || too_old(from))
+			continue; /* an old one is left to the sweep */
+		read_record(from, &pid, id);
+		/* Ours from here: owned, by this process, before it leaves the pool. */
+		if (write_record(cfg, from, (long)getpid(), id) || rename(from, to))
 			continue;
-		if (record_path(from, sizeof(from), cfg, pool_dir(lang), e->d_name) ||
-		    record_path(to, sizeof(to), cfg, "owned", e->d_name) || rename(from, to))
-			continue; /* another process took it */
 		memset(ct, 0, sizeof(*ct));
 		ct->lang = lang;
 		strcpy(ct->name, e->d_name);
-		read_record(to, &pid, ct->id, sizeof(ct->id));
-		write_record(to, ct->id);
+		strcpy(ct->id, id);
 		ret = 0;
-		break;
 	}
+	unlock(lock);
 	closedir(d);
 	return ret;
 }
 
-int pool_get(const struct config *cfg, enum language lang, struct container *ct, int *warm,
-	     char *err, size_t errlen)
+int pool_get(const struct config *cfg, enum language lang, int warm_ok, struct container *ct,
+	     int *warm, char *err, size_t errlen)
 {
-	*warm = claim(cfg, lang, ct) == 0;
+	*warm = warm_ok && claim(cfg, lang, ct) == 0;
 	if (*warm)
 		return 0;
 	return make_owned(cfg, lang, ct, err, errlen);
 }
 
+/* Makes the next due sweep run (it was recent, but there is something for it). */
+static void sweep_soon(const struct config *cfg)
+{
+	char lock[PATH_MAX];
+
+	if (!record_path(lock, sizeof(lock), cfg, "sweep.lock", NULL) && truncate(lock, 0))
+		log_msg("cannot mark %s: %s", lock, strerror(errno));
+}
+
 void pool_done(const struct config *cfg, const struct container *ct)
 {
-	char rec[PATH_MAX], lock[PATH_MAX];
-	int fd;
+	char rec[PATH_MAX];
+	int lock;
 
 	if (record_path(rec, sizeof(rec), cfg, "owned", ct->name))
 		return;
 	if (container_remove(cfg, ct->name) == 0) {
+		lock = lock_records(cfg);
 		unlink(rec);
+		unlock(lock);
 		return;
 	}
-	/* Docker could not remove it (the engine down?): leave it to the next sweep, as a
-	 * container of no live process, and make that sweep due. */
-	fd = open(rec, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0) {
-		dprintf(fd, "0 %s\n", ct->id[0] ? ct->id : "-");
-		close(fd);
-	}
-	if (!record_path(lock, sizeof(lock), cfg, "sweep.lock", NULL))
-		truncate(lock, 0);
-}
-
-static int count_entries(const char *dir);
-
-int pool_size(const struct config *cfg, enum language lang)
-{
-	char dir[PATH_MAX];
-
-	return record_path(dir, sizeof(dir), cfg, pool_dir(lang), NULL) ? 0 : count_entries(dir);
+	/* Docker could not remove it (the engine down?): leave it to the sweep, as a container of
+	 * no live process, and make that sweep due. */
+	write_record(cfg, rec, 0, ct->id[0] ? ct->id : "-");
+	sweep_soon(cfg);
 }
 
 static int count_entries(const char *dir)
@@ -183,23 +228,14 @@ static int count_entries(const char *dir)
 	return n;
 }
 
-/* Holds an flock on <state_dir>/<name> if free; returns the descriptor or -1. */
-static int try_lock(const struct config *cfg, const char *name)
+int pool_size(const struct config *cfg, enum language lang)
 {
-	char path[PATH_MAX];
-	int fd;
+	char dir[PATH_MAX];
 
-	if (record_path(path, sizeof(path), cfg, name, NULL))
-		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB)) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
+	return record_path(dir, sizeof(dir), cfg, pool_dir(lang), NULL) ? 0 : count_entries(dir);
 }
 
-void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop)
+void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop, int most)
 {
 	static const enum language langs[] = { LANG_PYTHON, LANG_JAVASCRIPT };
 	size_t i;
@@ -208,30 +244,30 @@ void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop)
 	for (i = 0; i < 2; i++) {
 		enum language lang = langs[i];
 		int want = lang == LANG_JAVASCRIPT ? cfg->warm_javascript : cfg->warm_python;
-		char dir[PATH_MAX], rec[PATH_MAX], to[PATH_MAX], err[256];
-		int lock = want > 0 ? try_lock(cfg, lang == LANG_JAVASCRIPT ? "pool/javascript.lock"
-									      : "pool/python.lock")
-				    : -1;
+		int made = 0, lock = -1, records;
+		char rec[PATH_MAX], to[PATH_MAX], err[256];
 
-		if (lock < 0 || record_path(dir, sizeof(dir), cfg, pool_dir(lang), NULL)) {
-			if (lock >= 0)
-				close(lock);
-			continue;
-		}
-		while (count_entries(dir) < want && !(stop && *stop)) {
+		if (want > 0)
+			lock = lock_file(cfg, lang == LANG_JAVASCRIPT ? "pool/javascript.lock"
+								  : "pool/python.lock", 0);
+		while (lock >= 0 && pool_size(cfg, lang) < want && made < most && !(stop && *stop)) {
 			struct container ct;
 
 			if (make_owned(cfg, lang, &ct, err, sizeof(err))) {
 				log_msg("warm pool (%s) not refilled: %s", language_name(lang), err);
 				break;
 			}
+			made++;
+			records = lock_records(cfg);
 			if (record_path(rec, sizeof(rec), cfg, "owned", ct.name) ||
 			    record_path(to, sizeof(to), cfg, pool_dir(lang), ct.name) || rename(rec, to)) {
+				unlock(records);
 				pool_done(cfg, &ct);
 				break;
 			}
+			unlock(records);
 		}
-		close(lock);
+		unlock(lock);
 	}
 }
 
@@ -240,96 +276,133 @@ static int alive(long pid)
 	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-/* Where the record of a container is: 1 idle (pool), 2 owned by a live process, 3 owned by a
- * dead one, 0 none. */
+/* Where the record of a container is, with the records lock held: 1 idle (pool), 2 owned by a
+ * live process, 3 owned by a dead one, 0 none; path set to it. */
 static int record_of(const struct config *cfg, const char *name, char *path, size_t len)
 {
-	long pid;
 	char id[80];
+	long pid;
 
 	if (!record_path(path, len, cfg, "pool/python", name) && !access(path, F_OK))
 		return 1;
 	if (!record_path(path, len, cfg, "pool/javascript", name) && !access(path, F_OK))
 		return 1;
 	if (!record_path(path, len, cfg, "owned", name) && !access(path, F_OK)) {
-		read_record(path, &pid, id, sizeof(id));
+		read_record(path, &pid, id);
 		return alive(pid) ? 2 : 3;
 	}
 	return 0;
 }
 
-/* Records whose container is gone (idle ones, or owned by a dead process); all of them when
- * everything is set. */
+/* Takes a container for removal under the records lock: decides whether it is a stray and, if
+ * so, records it as owned by this process, so that no run can claim it meanwhile. */
+static int take_stray(const struct config *cfg, const char *name, const char *state,
+		      int everything)
+{
+	char path[PATH_MAX], owned[PATH_MAX];
+	int lock = lock_records(cfg), where, stray;
+
+	where = record_of(cfg, name, path, sizeof(path));
+	stray = everything || where == 0 || where == 3 ||
+		(where == 1 && (!strcmp(state, "exited") || !strcmp(state, "dead") || too_old(path)));
+	if (stray && !record_path(owned, sizeof(owned), cfg, "owned", name) &&
+	    write_record(cfg, owned, (long)getpid(), "-") == 0 && where == 1)
+		unlink(path);
+	unlock(lock);
+	return stray;
+}
+
+/* Records whose container is gone (idle ones, or owned by a dead process), but those written
+ * after the listing; all of them when everything is set. */
 static void drop_orphan_records(const struct config *cfg, const char *sub, const char *listed,
-				int everything)
+				time_t listed_at, int everything)
 {
 	char dir[PATH_MAX], path[PATH_MAX], id[80], needle[NAME_MAX + 4];
 	struct dirent *e;
+	struct stat st;
 	long pid;
 	DIR *d;
+	int lock;
 
 	if (record_path(dir, sizeof(dir), cfg, sub, NULL) || !(d = opendir(dir)))
 		return;
+	lock = lock_records(cfg);
 	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.' ||
-		    record_path(path, sizeof(path), cfg, sub, e->d_name))
+		if (e->d_name[0] == '.' || record_path(path, sizeof(path), cfg, sub, e->d_name))
 			continue;
 		snprintf(needle, sizeof(needle), "\n%s ", e->d_name);
-		read_record(path, &pid, id, sizeof(id));
-		if (!everything && (strstr(listed, needle) || (!strcmp(sub, "owned") && alive(pid))))
-			continue; /* its container is there, or it is being made right now */
+		read_record(path, &pid, id);
+		if (!everything &&
+		    (strstr(listed, needle) || (!strcmp(sub, "owned") && alive(pid)) ||
+		     (!stat(path, &st) && st.st_mtime >= listed_at - 1)))
+			continue; /* its container is there, its owner lives, or it is newer */
 		unlink(path);
 	}
+	unlock(lock);
 	closedir(d);
+}
+
+/* `docker ps` of the instance into buf (starting with a newline); 0, or -1 (also when cut). */
+static int list_containers(const struct config *cfg, char *buf, size_t len)
+{
+	char label[160];
+	char *argv[] = { (char *)cfg->docker, "ps", "--all", "--no-trunc", "--filter", label,
+			 "--format", "{{.Names}} {{.State}}", NULL };
+
+	snprintf(label, sizeof(label), "label=org.safe-code-executor.instance=%s", cfg->instance);
+	buf[0] = '\n';
+	if (spawn_capture(cfg->docker, argv, 15000, buf + 1, len - 2) != 0 ||
+	    strlen(buf + 1) >= len - 3) /* full: maybe cut */
+		return -1;
+	strcat(buf, "\n");
+	return 0;
 }
 
 void pool_sweep(const struct config *cfg, enum sweep how)
 {
-	int everything = how == SWEEP_EVERYTHING;
-	char label[160], listing[65536] = "\n", path[PATH_MAX], *line, *save = NULL;
-	char *argv[] = { (char *)cfg->docker, "ps", "--all", "--no-trunc", "--filter", label,
-			 "--format", "{{.Names}} {{.State}}", NULL };
+	int everything = how == SWEEP_EVERYTHING, lock, removed = 0;
+	char *listing = NULL, *copy = NULL, *line, *save = NULL;
 	struct stat st;
-	int lock = try_lock(cfg, "sweep.lock"), removed = 0;
+	time_t listed_at;
 
+	make_dirs(cfg);
+	lock = lock_file(cfg, "sweep.lock", 0);
 	if (lock < 0)
 		return;
 	if (how == SWEEP_DUE && !fstat(lock, &st) && st.st_size &&
 	    time(NULL) - st.st_mtime < SWEEP_EVERY_S)
 		goto out;
-	if (write(lock, "", 0) < 0 || ftruncate(lock, 1)) /* size 1: swept once */
+	if (ftruncate(lock, 1) || futimens(lock, NULL)) /* size 1: swept, at its mtime */
 		goto out;
-	futimens(lock, NULL);
-	make_dirs(cfg);
-	snprintf(label, sizeof(label), "label=org.safe-code-executor.instance=%s", cfg->instance);
-	if (spawn_capture(cfg->docker, argv, 15000, listing + 1, sizeof(listing) - 1) != 0) {
-		log_msg("sweep: docker ps failed");
+	listing = malloc(LISTING_MAX);
+	copy = malloc(LISTING_MAX);
+	listed_at = time(NULL);
+	if (!listing || !copy || list_containers(cfg, listing, LISTING_MAX)) {
+		log_msg("sweep: cannot list the containers");
 		goto out;
 	}
-	for (line = strtok_r(listing + 1, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char name[96], state[32];
-		int where;
+	strcpy(copy, listing);
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[96], state[32], rec[PATH_MAX];
 
-		if (sscanf(line, "%95s %31s", name, state) != 2)
+		if (sscanf(line, "%95s %31s", name, state) != 2 || !take_stray(cfg, name, state, everything))
 			continue;
-		where = record_of(cfg, name, path, sizeof(path));
-		if (!everything && (where == 2 || (where == 1 && !strcmp(state, "running"))))
-			continue;
-		container_remove(cfg, name);
-		if (where)
-			unlink(path);
+		if (container_remove(cfg, name) == 0 &&
+		    !record_path(rec, sizeof(rec), cfg, "owned", name)) {
+			int records = lock_records(cfg);
+			unlink(rec);
+			unlock(records);
+		}
 		removed++;
 	}
-	/* strtok_r cut the listing: list it again for the record check. */
-	if (spawn_capture(cfg->docker, argv, 15000, listing + 1, sizeof(listing) - 2) == 0) {
-		strcat(listing, "\n");
-		drop_orphan_records(cfg, "pool/python", listing, everything);
-		drop_orphan_records(cfg, "pool/javascript", listing, everything);
-		drop_orphan_records(cfg, "owned", listing, everything);
-	}
+	drop_orphan_records(cfg, "pool/python", listing, listed_at, everything);
+	drop_orphan_records(cfg, "pool/javascript", listing, listed_at, everything);
+	drop_orphan_records(cfg, "owned", listing, listed_at, everything);
 	if (removed)
 		log_msg("sweep: removed %d container(s) %s", removed,
 			everything ? "left from before" : "without a live owner");
 out:
-	close(lock);
+	free(listing);
+	free(copy);
+	unlock(lock);
 }

@@ -15,22 +15,27 @@
  * Every container of the instance has exactly one record from before `docker run` until after
  * `docker rm`, so one with no record, or owned by a dead process, is a stray.
  *
- * pool_get() hands out a container for one run: an idle one from the pool (claimed by an atomic
- * rename, so no two processes get the same), else a new one made now. Returns 0 with ct filled,
+ * Records are written atomically and moved under a short lock (records.lock), so a sweep never
+ * sees a container between two records.
+ *
+ * pool_get() hands out a container for one run: an idle one from the pool (when warm_ok; claimed
+ * by an atomic rename, so no two processes get the same; none close to its idle end), else a
+ * new one made now. Returns 0 with ct filled,
  * or -1 with err (a message fit for a client).
  * pool_done() removes a used container and its record; when docker can't, the record is left
  * for the next sweep (made due).
- * pool_refill() tops each language's pool up to its configured size; one process at a time per
- * language (others skip); it stops early once *stop is set. Meant for after the answer has gone.
+ * pool_refill() tops each language's pool up to its configured size, making at most `most`
+ * containers per language; one process at a time per language (others skip); it stops early
+ * once *stop is set. Meant for after the answer has gone.
  * pool_sweep() removes strays: containers of the instance without a record, owned by a dead
- * process, or idle but no longer running; with everything set, all containers of the instance
+ * process, or idle but exited or near their idle end (each taken under the records lock first); with everything set, all containers of the instance
  * and all records (SWEEP_EVERYTHING, at start-up). SWEEP_DUE sweeps at most once a minute,
  * SWEEP_NOW at once (after a warm container was found dead); one process at a time.
  */
-int pool_get(const struct config *cfg, enum language lang, struct container *ct, int *warm,
-	     char *err, size_t errlen);
+int pool_get(const struct config *cfg, enum language lang, int warm_ok, struct container *ct,
+	     int *warm, char *err, size_t errlen);
 void pool_done(const struct config *cfg, const struct container *ct);
-void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop);
+void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop, int most);
 
 /* Idle containers of lang in the pool now. */
 int pool_size(const struct config *cfg, enum language lang);

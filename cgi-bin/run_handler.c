@@ -168,8 +168,8 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 	if (ran) {
 		log_msg("run from %s (%s): not run: %s", req->remote_addr, language_name(rr.language),
 			err);
-		answer_error(res, req, 503, err);
-		metrics_count_refusal(cfg, 503);
+		answer_error(res, req, result.failure == 499 ? 503 : result.failure, err);
+		metrics_count_refusal(cfg, result.failure);
 		goto out;
 	}
 	metrics_count_run(cfg, language_name(rr.language), run_status_name(result.status),
@@ -180,7 +180,7 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 		strlen(result.output), strlen(result.error));
 	answer = result_json(&result);
 	if (!answer) {
-		response_error(res, 500, "out of memory");
+		answer_error(res, req, 500, "out of memory");
 		goto out;
 	}
 	entry = history_entry(&rr, answer);
@@ -211,13 +211,14 @@ void run_after(const struct config *cfg)
 	if (pool_stale) /* dead warm containers: drop their records before refilling */
 		pool_sweep(cfg, SWEEP_NOW);
 	pool_stale = 0;
-	pool_refill(cfg, &front_stop);
-	if (!front_stop)
-		pool_sweep(cfg, SWEEP_DUE);
+	if (front_stop)
+		return; /* stopping: serve.sh sweeps once every program has ended */
+	pool_refill(cfg, &front_stop, 1); /* one per language: the next request is not kept long */
+	pool_sweep(cfg, SWEEP_DUE);
 }
 
 void run_prepare(const struct config *cfg)
 {
 	pool_sweep(cfg, SWEEP_EVERYTHING);
-	pool_refill(cfg, NULL);
+	pool_refill(cfg, NULL, 64);
 }

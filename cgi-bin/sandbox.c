@@ -92,6 +92,7 @@ static int exec_in(const struct config *cfg, const struct container *ct, const c
 		snprintf(err, errlen, "%s", end == PUMP_STOPPED ? "service is shutting down"
 					    : end == PUMP_GONE  ? "client went away"
 								: "sandbox failed while running");
+		res->failure = end == PUMP_STOPPED ? 503 : end == PUMP_GONE ? 499 : 500;
 		goto out;
 	}
 	if (!started) {
@@ -115,6 +116,7 @@ static int exec_in(const struct config *cfg, const struct container *ct, const c
 		res->status = RUN_TIMEOUT;
 	} else if (!WIFEXITED(c.status)) {
 		snprintf(err, errlen, "sandbox failed while running");
+		res->failure = 500;
 		goto out;
 	} else {
 		/* 137 is a SIGKILL: the OOM killer's when the cgroup counted one. */
@@ -139,6 +141,7 @@ static int exec_in(const struct config *cfg, const struct container *ct, const c
 	}
 	if (!res->output || !res->error) {
 		snprintf(err, errlen, "out of memory");
+		res->failure = 500;
 		run_result_release(res);
 		goto out;
 	}
@@ -154,8 +157,10 @@ int sandbox_run(const struct config *cfg, enum language lang, const char *code, 
 	int attempt, r = -1;
 
 	memset(res, 0, sizeof(*res));
+	res->failure = 503;
 	for (attempt = 0; attempt < 2; attempt++) {
-		if (pool_get(cfg, lang, &res->ct, &res->warm, err, errlen))
+		/* The second attempt (after a dead warm one) makes a new container. */
+		if (pool_get(cfg, lang, attempt == 0, &res->ct, &res->warm, err, errlen))
 			return -1;
 		res->has_container = 1;
 		r = exec_in(cfg, &res->ct, code, code_len, intr, res, err, errlen);

@@ -19,6 +19,8 @@ struct run_result {
 	int truncated;        /* stdout or stderr went over the output limit */
 	int warm;             /* the container came from the warm pool */
 	int stale;            /* a warm container had died: the pool wants a sweep */
+	int failure;          /* when not run: the HTTP status (503 unavailable, 500 broken,
+				 499 the client went away) */
 	struct figures used;  /* memory peak and CPU time of the container; -1 unknown */
 	struct container ct;  /* the container: hand it to pool_done() once the answer is out */
 	int has_container;
