@@ -63,13 +63,16 @@ docker_up() {
     die "dockerd did not answer within 60 s (log: $log)"
 }
 
-# Stops dockerd if docker_up started it.
+# Stops dockerd if docker_up started it (the one running now: a test may have restarted it).
 docker_down() {
     [ -n "$SCE_STARTED_DOCKERD" ] || return 0
-    kill -TERM "$SCE_STARTED_DOCKERD" 2>/dev/null || return 0
-    local i
+    local pids i
+    pids=$(pgrep -x dockerd || true)
+    [ -n "$pids" ] || return 0
+    # shellcheck disable=SC2086
+    kill -TERM $pids 2>/dev/null || true
     for i in $(seq 1 60); do
-        kill -0 "$SCE_STARTED_DOCKERD" 2>/dev/null || break
+        pgrep -x dockerd >/dev/null || break
         sleep 0.5
     done
     SCE_STARTED_DOCKERD=
