@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,14 @@
 
 volatile sig_atomic_t front_stop;
 static volatile sig_atomic_t busy;
+static int fastcgi; /* serving from a listening socket (fd 0) */
+
+int front_request_waiting(void)
+{
+	struct pollfd pfd = { .fd = 0, .events = POLLIN };
+
+	return fastcgi && poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
+}
 
 /* Idle (waiting in accept, or reading a request that has not reached a handler): leave at once;
  * the web server is shutting down and answers that request itself. Busy: let the handler end
@@ -218,6 +227,7 @@ int front_main(int argc, char **argv, const struct program *p)
 	if (FCGX_InitRequest(&rq, 0, 0))
 		return 1;
 	src.rq = &rq;
+	fastcgi = 1;
 	while (!front_stop && FCGX_Accept_r(&rq) >= 0) {
 		busy = 1;
 		serve(&src, &cfg, p->handle);

@@ -9,6 +9,10 @@
 /* Non-zero once SIGTERM or SIGINT arrived during a request: finish it quickly and exit. */
 extern volatile sig_atomic_t front_stop;
 
+/* Under FastCGI: whether a connection waits on the listening socket (work after an answer
+ * should then give way). 0 in CGI mode. */
+int front_request_waiting(void);
+
 /* What a program does: handle answers one request; after (may be NULL) runs once each answer
  * has gone; prepare (may be NULL) is what --prepare does before the service starts serving. */
 struct program {

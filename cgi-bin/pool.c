@@ -235,7 +235,7 @@ int pool_size(const struct config *cfg, enum language lang)
 	return record_path(dir, sizeof(dir), cfg, pool_dir(lang), NULL) ? 0 : count_entries(dir);
 }
 
-void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop, int most)
+void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop, int (*waiting)(void))
 {
 	static const enum language langs[] = { LANG_PYTHON, LANG_JAVASCRIPT };
 	size_t i;
@@ -244,20 +244,20 @@ void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop, in
 	for (i = 0; i < 2; i++) {
 		enum language lang = langs[i];
 		int want = lang == LANG_JAVASCRIPT ? cfg->warm_javascript : cfg->warm_python;
-		int made = 0, lock = -1, records;
+		int lock = -1, records;
 		char rec[PATH_MAX], to[PATH_MAX], err[256];
 
 		if (want > 0)
 			lock = lock_file(cfg, lang == LANG_JAVASCRIPT ? "pool/javascript.lock"
 								  : "pool/python.lock", 0);
-		while (lock >= 0 && pool_size(cfg, lang) < want && made < most && !(stop && *stop)) {
+		while (lock >= 0 && pool_size(cfg, lang) < want && !(stop && *stop) &&
+		       !(waiting && waiting())) {
 			struct container ct;
 
 			if (make_owned(cfg, lang, &ct, err, sizeof(err))) {
 				log_msg("warm pool (%s) not refilled: %s", language_name(lang), err);
 				break;
 			}
-			made++;
 			records = lock_records(cfg);
 			if (record_path(rec, sizeof(rec), cfg, "owned", ct.name) ||
 			    record_path(to, sizeof(to), cfg, pool_dir(lang), ct.name) || rename(rec, to)) {

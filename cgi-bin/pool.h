@@ -24,9 +24,9 @@
  * or -1 with err (a message fit for a client).
  * pool_done() removes a used container and its record; when docker can't, the record is left
  * for the next sweep (made due).
- * pool_refill() tops each language's pool up to its configured size, making at most `most`
- * containers per language; one process at a time per language (others skip); it stops early
- * once *stop is set. Meant for after the answer has gone.
+ * pool_refill() tops each language's pool up to its configured size; one process at a time per
+ * language (others skip). It stops early once *stop is set, or once waiting() says a request is
+ * waiting for this process (both may be NULL). Meant for after the answer has gone.
  * pool_sweep() removes strays: containers of the instance without a record, owned by a dead
  * process, or idle but exited or near their idle end (each taken under the records lock first); with everything set, all containers of the instance
  * and all records (SWEEP_EVERYTHING, at start-up). SWEEP_DUE sweeps at most once a minute,
@@ -35,7 +35,7 @@
 int pool_get(const struct config *cfg, enum language lang, int warm_ok, struct container *ct,
 	     int *warm, char *err, size_t errlen);
 void pool_done(const struct config *cfg, const struct container *ct);
-void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop, int most);
+void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop, int (*waiting)(void));
 
 /* Idle containers of lang in the pool now. */
 int pool_size(const struct config *cfg, enum language lang);

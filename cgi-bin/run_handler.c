@@ -213,12 +213,12 @@ void run_after(const struct config *cfg)
 	pool_stale = 0;
 	if (front_stop)
 		return; /* stopping: serve.sh sweeps once every program has ended */
-	pool_refill(cfg, &front_stop, 1); /* one per language: the next request is not kept long */
+	pool_refill(cfg, &front_stop, front_request_waiting); /* yields to a waiting request */
 	pool_sweep(cfg, SWEEP_DUE);
 }
 
 void run_prepare(const struct config *cfg)
 {
 	pool_sweep(cfg, SWEEP_EVERYTHING);
-	pool_refill(cfg, NULL, 64);
+	pool_refill(cfg, NULL, NULL);
 }

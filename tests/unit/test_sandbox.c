@@ -374,7 +374,7 @@ static void test_pool(void **state)
 	(void)state;
 	cfg.warm_python = 2;
 	drop("run.log");
-	pool_refill(&cfg, NULL, 64);
+	pool_refill(&cfg, NULL, NULL);
 	assert_int_equal(count_in("pool/python"), 2);
 	assert_int_equal(count_in("pool/javascript"), 0);
 	assert_int_equal(run("ok", &res, err), 0);
@@ -382,7 +382,7 @@ static void test_pool(void **state)
 	assert_int_equal(count_in("pool/python"), 1);
 	assert_int_equal(count_in("owned"), 0);
 	run_result_release(&res);
-	pool_refill(&cfg, NULL, 64);
+	pool_refill(&cfg, NULL, NULL);
 	assert_int_equal(count_in("pool/python"), 2);
 	/* A warm container that is no longer running: the run gets a new one. */
 	put("mode", "gone");
@@ -394,7 +394,7 @@ static void test_pool(void **state)
 	assert_int_equal(count_in("pool/python"), 1);
 	assert_int_equal(count_in("owned"), 0);
 	/* The sweep: a container without a record goes; an idle running one stays. */
-	pool_refill(&cfg, NULL, 64);
+	pool_refill(&cfg, NULL, NULL);
 	drop("rm.log");
 	snprintf(ps, sizeof(ps), "sce-default-1-stray running\n");
 	put("ps", ps);
