@@ -146,12 +146,17 @@ async function run(event) {
   }
 }
 
+// Tab indents; Escape first lets the next Tab leave the editor, so keyboard users are not trapped.
+let tabLeaves = false;
+
 function onKey(event) {
   const code = $('code');
+  const leave = tabLeaves;
+  tabLeaves = event.key === 'Escape';
   if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
     event.preventDefault();
     run();
-  } else if (event.key === 'Tab' && !event.shiftKey && !event.ctrlKey && !event.altKey) {
+  } else if (event.key === 'Tab' && !leave && !event.shiftKey && !event.ctrlKey && !event.altKey) {
     event.preventDefault();
     const { selectionStart: start, selectionEnd: end, value } = code;
     code.value = value.slice(0, start) + '    ' + value.slice(end);

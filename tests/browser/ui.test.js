@@ -112,7 +112,7 @@ test('javascript by Ctrl+Enter, and the language is remembered', async () => {
   await page.context().close();
 });
 
-test('Tab indents instead of leaving the editor', async () => {
+test('Tab indents; Escape then Tab leaves the editor', async () => {
   const page = await openPage();
   await page.fill('#code', 'if True:');
   await page.focus('#code');
@@ -123,6 +123,10 @@ test('Tab indents instead of leaving the editor', async () => {
   assert.equal(await page.inputValue('#code'), 'if True:\n    print(1)');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'code');
   assert.equal(await page.textContent('#gutter'), '1\n2\n');
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Tab');  // Escape, then Tab: on to the Run button, nothing typed
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'run');
+  assert.equal(await page.inputValue('#code'), 'if True:\n    print(1)');
   await page.context().close();
 });
 
