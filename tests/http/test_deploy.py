@@ -66,13 +66,19 @@ def spawn_programs(tmp, overrides=""):
 
 
 def stop_programs(tmp, instance):
+    """SIGTERM to the programs, wait for them to end (one may be refilling the pool), then
+    remove what the instance has left."""
+    pids = []
     for pidfile in (tmp / "sock").glob("*.pid"):
         for pid in pidfile.read_text().split():
             try:
                 os.kill(int(pid), signal.SIGTERM)
+                pids.append(int(pid))
             except ProcessLookupError:
                 pass
-    time.sleep(1)
+    deadline = time.monotonic() + 60
+    while any(os.path.exists(f"/proc/{p}") for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
     ids = subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label={LABEL}={instance}"],
                          capture_output=True, text=True).stdout.split()
     if ids:
