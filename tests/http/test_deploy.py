@@ -76,8 +76,14 @@ def stop_programs(tmp, instance):
                 pids.append(int(pid))
             except ProcessLookupError:
                 pass
+    def running(pid):  # neither gone nor a zombie waiting for init
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
     deadline = time.monotonic() + 60
-    while any(os.path.exists(f"/proc/{p}") for p in pids) and time.monotonic() < deadline:
+    while any(running(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     ids = subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label={LABEL}={instance}"],
                          capture_output=True, text=True).stdout.split()
