@@ -96,17 +96,25 @@ class Stack:
         return [line for line in out.splitlines() if "docker" in line]
 
     def stray_processes(self):
-        """Processes of the sandbox user on the host that belong to no idle warm container."""
+        """Processes of the sandbox user on the host that are in a container of this instance
+        other than an idle warm one, or in no container at all. (Containers of other instances,
+        such as a `make run` beside the tests, are theirs to mind.)"""
         idle_ids = set(self.idle_pool().values())
+        ours = set(subprocess.run([DOCKER, "ps", "-q", "--no-trunc", "--filter",
+                                   f"label={LABEL}={self.instance}"],
+                                  capture_output=True, text=True).stdout.split())
         out = subprocess.run(["pgrep", "-u", "65534"], capture_output=True, text=True).stdout
         stray = []
         for pid in out.split():
             try:
                 cgroup = open(f"/proc/{pid}/cgroup").read()
+                cmd = open(f"/proc/{pid}/cmdline").read().replace("\0", " ")
             except OSError:
                 continue
-            if not any(i in cgroup for i in idle_ids):
-                stray.append(pid + " " + open(f"/proc/{pid}/cmdline").read().replace("\0", " "))
+            in_docker = "/docker/" in cgroup or "docker-" in cgroup
+            mine = [i for i in ours if i in cgroup]
+            if not in_docker or (mine and mine[0] not in idle_ids):
+                stray.append(pid + " " + cmd)
         return stray
 
     def settle(self, timeout=10):
