@@ -36,7 +36,8 @@ Q := @
 endif
 
 LIB_SRC := config.c utf8.c response.c request.c spawn.c container.c pool.c sandbox.c \
-	history_store.c log.c slots.c html.c metrics.c front.c run_handler.c history_handler.c
+	history_store.c log.c slots.c html.c metrics.c supervise.c front.c run_handler.c \
+	history_handler.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PROGRAMS := cgi-bin/run.fcgi cgi-bin/history.fcgi
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -132,9 +133,12 @@ run:
 format:
 	clang-format -i cgi-bin/*.c cgi-bin/*.h tests/unit/*.c
 
+SYSTEMD_UNITS := safe-code-executor-run.socket safe-code-executor-run.service \
+	safe-code-executor-history.socket safe-code-executor-history.service
+
 # Programs under $(PREFIX)/lib, the page and scripts under $(PREFIX)/share, the config under
 # $(SYSCONFDIR) (kept when there), the state under $(LOCALSTATEDIR)/lib, drop-ins for lighttpd
-# and nginx, a systemd unit. The programs are built for the installed config path.
+# and nginx, systemd socket and service units. The programs are built for the installed config path.
 install:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/install DEFAULT_CONFIG=$(CONFDIR)/sce.conf \
 		build/install/run.fcgi build/install/history.fcgi
@@ -156,16 +160,16 @@ install:
 		>$(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-safe-code-executor.conf
 	sed -e 's|/usr/local|$(PREFIX)|g' conf/deploy/nginx-safe-code-executor.conf \
 		>$(DESTDIR)$(SYSCONFDIR)/nginx/snippets/safe-code-executor.conf
-	sed -e 's|/usr/local|$(PREFIX)|g' -e 's|/etc/safe-code-executor|$(CONFDIR)|g' \
-		-e 's|/var/lib/safe-code-executor|$(STATEDIR)|g' conf/deploy/safe-code-executor.service \
-		>$(DESTDIR)$(PREFIX)/lib/systemd/system/safe-code-executor.service
+	for u in $(SYSTEMD_UNITS); do sed -e 's|/usr/local|$(PREFIX)|g' \
+		-e 's|/etc/safe-code-executor|$(CONFDIR)|g' -e 's|/var/lib/safe-code-executor|$(STATEDIR)|g' \
+		conf/deploy/$$u >$(DESTDIR)$(PREFIX)/lib/systemd/system/$$u || exit 1; done
 
 # Leaves the config and the history ($(CONFDIR), $(STATEDIR)) in place.
 uninstall:
 	rm -rf $(DESTDIR)$(LIBDIR) $(DESTDIR)$(SHAREDIR)
 	rm -f $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-safe-code-executor.conf \
 		$(DESTDIR)$(SYSCONFDIR)/nginx/snippets/safe-code-executor.conf \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system/safe-code-executor.service
+		$(SYSTEMD_UNITS:%=$(DESTDIR)$(PREFIX)/lib/systemd/system/%)
 
 clean:
 	rm -rf build $(PROGRAMS)

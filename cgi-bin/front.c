@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "supervise.h"
 
 /* For HTML answers (the page's own CSP comes from the web server with the file). */
 #define CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
@@ -206,13 +207,30 @@ int front_main(int argc, char **argv, const struct program *p)
 			p->prepare(&cfg);
 		return 0;
 	}
-	if (argc > 1) {
-		fprintf(stderr, "usage: %s [--check-config | --prepare]\n", argv[0]);
+	if (argc > 1 && strcmp(argv[1], "--workers")) {
+		fprintf(stderr, "usage: %s [--check-config | --prepare | --workers [N]]\n", argv[0]);
 		return 2;
 	}
 	if (FCGX_Init()) {
 		fprintf(stderr, "%s: cannot initialise libfcgi\n", argv[0]);
 		return 1;
+	}
+	if (argc > 1) {
+		int n = argc > 2 ? atoi(argv[2]) : p->workers ? p->workers : cfg.workers;
+
+		if (FCGX_IsCGI() || argc > 3) {
+			fprintf(stderr, "%s: --workers [N] needs a listening socket on stdin\n", argv[0]);
+			return 2;
+		}
+		switch (supervise(n)) {
+		case 0:
+			break; /* a worker */
+		case 1:
+			return 0;
+		default:
+			fprintf(stderr, "%s: --workers: give 1 to 256\n", argv[0]);
+			return 2;
+		}
 	}
 	install_signals();
 	if (FCGX_IsCGI()) {

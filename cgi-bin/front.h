@@ -14,11 +14,13 @@ extern volatile sig_atomic_t front_stop;
 int front_request_waiting(void);
 
 /* What a program does: handle answers one request; after (may be NULL) runs once each answer
- * has gone; prepare (may be NULL) is what --prepare does before the service starts serving. */
+ * has gone; prepare (may be NULL) is what --prepare does before the service starts serving;
+ * workers is how many processes --workers starts (0: the config's "workers"). */
 struct program {
 	handler_fn handle;
 	void (*after)(const struct config *cfg);
 	void (*prepare)(const struct config *cfg);
+	int workers;
 };
 
 /*
@@ -27,6 +29,8 @@ struct program {
  *   with --check-config: prints "Using history file at: PATH" and exits 0;
  *   with --prepare: runs p->prepare and exits 0;
  *   under a FastCGI server (stdin is a listening socket): answers requests until stopped;
+ *   with --workers [N] (stdin a listening socket, as systemd's StandardInput=socket gives it):
+ *     keeps N worker processes (default p->workers) answering on it until SIGTERM;
  *   otherwise: answers one CGI request from the environment and stdin.
  * Each request is read into a struct request (the body only when it is a POST within the size
  * limit), passed to handle, and the struct response written out with the headers every answer

@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
-# Serves the service with lighttpd in the foreground until interrupted; then stops lighttpd and
-# its FastCGI programs and removes any container they left.
+# Serves the service in the foreground until interrupted; then stops the web server and the
+# FastCGI programs and removes any container they left.
 # Config: $SCE_CONFIG (default conf/sce.conf). Needs the programs built, dockerd and the images.
+# SCE_SERVER chooses the web server:
+#   lighttpd          (default) conf/lighttpd.conf; lighttpd starts the programs itself
+#   nginx             conf/nginx.conf with the nginx drop-in; the programs under spawn-fcgi
+#   lighttpd-drop-in  this host's stock /etc/lighttpd/lighttpd.conf (moved to a loopback port and
+#                     private files) with the lighttpd drop-in; the programs under spawn-fcgi
+# With spawn-fcgi the programs' log lines go to the file $SCE_LOG, or are echoed here.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+
+server=${SCE_SERVER:-lighttpd}
+case $server in
+    lighttpd | nginx | lighttpd-drop-in) ;;
+    *) die "SCE_SERVER=$server: use lighttpd, nginx or lighttpd-drop-in" ;;
+esac
 
 check=$("$SCE_ROOT/cgi-bin/run.fcgi" --check-config) || exit 1
 history=${check#Using history file at: }
@@ -16,25 +28,32 @@ SCE_BIND=$(conf_value bind); SCE_BIND=${SCE_BIND:-127.0.0.1}
 SCE_PORT=$(conf_value port); SCE_PORT=${SCE_PORT:-5000}
 SCE_WORKERS=$(conf_value workers); SCE_WORKERS=${SCE_WORKERS:-4}
 instance=$(conf_value instance); instance=${instance:-default}
-SCE_STATE=$(mktemp -d /tmp/sce-lighttpd.XXXXXX)
+SCE_STATE=$(mktemp -d /tmp/sce-server.XXXXXX)
 export SCE_BIND SCE_PORT SCE_WORKERS SCE_STATE
 
-lighttpd_pid=
+server_pid=
+tail_pid=
+programs=
 stop() {
     trap - INT TERM EXIT
-    if [ -n "$lighttpd_pid" ]; then
-        # Its FastCGI programs finish what they are doing (a run, a refill) before the sweep.
-        local programs p i running
-        programs=$(pgrep -P "$lighttpd_pid" || true)
-        kill -TERM "$lighttpd_pid" 2>/dev/null || true
-        wait "$lighttpd_pid" 2>/dev/null || true
-        for i in $(seq 1 150); do
-            running=0
-            for p in $programs; do kill -0 "$p" 2>/dev/null && running=1; done
-            [ "$running" = 0 ] && break
-            sleep 0.2
-        done
+    if [ -n "$server_pid" ]; then
+        [ "$server" = lighttpd ] && programs=$(pgrep -P "$server_pid" || true)
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
     fi
+    # The programs finish what they are doing (a run, a refill) before the sweep.
+    local p i running
+    # shellcheck disable=SC2086
+    [ -n "$programs" ] && [ "$server" != lighttpd ] && kill -TERM $programs 2>/dev/null
+    for i in $(seq 1 150); do
+        running=0
+        for p in $programs; do
+            [ -d "/proc/$p" ] && [ "$(cut -d' ' -f3 "/proc/$p/stat" 2>/dev/null)" != Z ] && running=1
+        done
+        [ "$running" = 0 ] && break
+        sleep 0.2
+    done
+    [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
     sweep_containers "$instance"
     rm -rf "$SCE_STATE"
 }
@@ -42,10 +61,63 @@ trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The drop-in for the chosen server, pointed at this tree and the private socket directory.
+drop_in() {
+    sed -e "s|/run/safe-code-executor|$SCE_STATE/sock|g" \
+        -e "s|/usr/local/share/safe-code-executor/htdocs|$SCE_HTDOCS|g" "$SCE_ROOT/conf/deploy/$1"
+}
+
+# The programs under spawn-fcgi; their log is echoed here unless SCE_LOG names a file.
+spawn_programs() {
+    if [ -z "${SCE_LOG:-}" ]; then
+        export SCE_LOG=$SCE_STATE/programs.log
+        touch "$SCE_LOG"
+        tail -n 0 -s 0.2 -F "$SCE_LOG" 2>/dev/null &
+        tail_pid=$!
+    fi
+    SCE_PROGRAMS=$SCE_ROOT/cgi-bin SCE_SOCKET_GROUP=$(id -gn) "$SCE_ROOT/scripts/spawn.sh" "$SCE_STATE/sock"
+    programs=$(for f in "$SCE_STATE"/sock/*.pid; do cat "$f"; echo; done)  # no final newline
+}
+
 # Containers a previous run of the service left, and the warm pool.
 "$SCE_ROOT/cgi-bin/run.fcgi" --prepare
-lighttpd -tt -f "$SCE_ROOT/conf/lighttpd.conf" >/dev/null
-lighttpd -D -f "$SCE_ROOT/conf/lighttpd.conf" &
-lighttpd_pid=$!
+case $server in
+lighttpd)
+    lighttpd -tt -f "$SCE_ROOT/conf/lighttpd.conf" >/dev/null
+    lighttpd -D -f "$SCE_ROOT/conf/lighttpd.conf" &
+    server_pid=$!
+    ;;
+nginx)
+    drop_in nginx-safe-code-executor.conf >"$SCE_STATE/safe-code-executor.conf"
+    cp /etc/nginx/fastcgi_params "$SCE_STATE/"  # Debian's, which the drop-in includes
+    sed -e "s|@STATE@|$SCE_STATE|g" -e "s|@BIND@|$SCE_BIND|g" -e "s|@PORT@|$SCE_PORT|g" \
+        -e "s|@HTDOCS@|$SCE_HTDOCS|g" "$SCE_ROOT/conf/nginx.conf" >"$SCE_STATE/nginx.conf"
+    # nginx started as root runs its workers as nobody, who cannot enter the private directory.
+    [ "$(id -u)" -eq 0 ] && sed -i '1i user root root;' "$SCE_STATE/nginx.conf"
+    nginx -t -q -e stderr -p "$SCE_STATE" -c "$SCE_STATE/nginx.conf"
+    spawn_programs
+    nginx -e stderr -p "$SCE_STATE" -c "$SCE_STATE/nginx.conf" -g 'daemon off;' &
+    server_pid=$!
+    ;;
+lighttpd-drop-in)
+    stock=/etc/lighttpd/lighttpd.conf
+    [ -f "$stock" ] || die "$stock not found (Debian's lighttpd package installs it)"
+    mkdir -p "$SCE_STATE/conf-enabled" "$SCE_STATE/www"
+    drop_in lighttpd-safe-code-executor.conf >"$SCE_STATE/conf-enabled/50-safe-code-executor.conf"
+    # The host's own settings stay; only where it listens and writes is moved.
+    sed -e "s|\"/etc/lighttpd/conf-enabled/\*.conf\"|\"$SCE_STATE/conf-enabled/*.conf\"|" \
+        -e "s|^server.port .*|server.port = $SCE_PORT\nserver.bind = \"$SCE_BIND\"|" \
+        -e "s|\"/var/log/lighttpd/error.log\"|\"/dev/stderr\"|" \
+        -e "s|\"/run/lighttpd.pid\"|\"$SCE_STATE/lighttpd.pid\"|" \
+        -e "s|\"/var/www/html\"|\"$SCE_STATE/www\"|" \
+        -e "s|\"/var/cache/lighttpd/uploads\"|\"$SCE_STATE\"|" \
+        -e '/^server.username/d' -e '/^server.groupname/d' -e '/use-ipv6.pl/d' \
+        "$stock" >"$SCE_STATE/lighttpd.conf"
+    lighttpd -tt -f "$SCE_STATE/lighttpd.conf" >/dev/null
+    spawn_programs
+    lighttpd -D -f "$SCE_STATE/lighttpd.conf" &
+    server_pid=$!
+    ;;
+esac
 echo "Running on http://$SCE_BIND:$SCE_PORT"
-wait "$lighttpd_pid"
+wait "$server_pid"

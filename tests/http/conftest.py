@@ -1,6 +1,11 @@
-"""The whole stack for the HTTP suite: lighttpd + the FastCGI programs + dockerd + the real
+"""The whole stack for the HTTP suite: a web server + the FastCGI programs + dockerd + the real
 images, started by scripts/serve.sh on a free loopback port with a config of its own, so the
-suite can run beside `make run`."""
+suite can run beside `make run`.
+
+SCE_SERVER chooses the web server (scripts/serve.sh): lighttpd (the standalone service, the
+default), nginx (the standalone nginx config with the nginx drop-in, programs under spawn-fcgi)
+or lighttpd-drop-in (this host's stock lighttpd.conf with the drop-in, programs under
+spawn-fcgi). make test runs the suite once for each."""
 import http.client
 import json
 import os
@@ -18,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKER = "/usr/bin/docker"
 LABEL = "org.safe-code-executor.instance"
 CANARY = "sce-canary-" + secrets.token_hex(8)
+SERVER = os.environ.get("SCE_SERVER", "lighttpd")
+# In the drop-in, what is not the service's (GET /, unknown paths, header limits) is the host's.
+STANDALONE = SERVER in ("lighttpd", "nginx")
 
 
 def free_port():
@@ -127,7 +135,10 @@ class Stack:
             time.sleep(0.3)
 
     def log(self):
-        return self.log_path.read_text(errors="replace")
+        """What the web server and the programs logged (under spawn-fcgi, their own file)."""
+        programs = self.workdir / "programs.log"
+        extra = programs.read_text(errors="replace") if programs.exists() else ""
+        return self.log_path.read_text(errors="replace") + extra
 
 
 def raw_http(port, data, read_timeout=30):
@@ -166,15 +177,16 @@ def start_stack(workdir, overrides=""):
                       "queue_wait_ms = 30000\n"
                       + overrides)
     log_path = workdir / "serve.log"
-    env = dict(os.environ, SCE_CONFIG=str(config), SCE_TEST_CANARY=CANARY)
-    with open(log_path, "w") as log:
+    env = dict(os.environ, SCE_CONFIG=str(config), SCE_TEST_CANARY=CANARY, SCE_SERVER=SERVER,
+               SCE_LOG=str(workdir / "programs.log"))
+    with open(log_path, "a") as log:
         proc = subprocess.Popen([str(ROOT / "scripts" / "serve.sh")], env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:
-            if requests.get(base + "/", timeout=2).status_code == 200:
+            if requests.get(base + "/healthz", timeout=2).status_code == 200:
                 break
         except requests.ConnectionError:
             pass

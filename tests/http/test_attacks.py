@@ -3,7 +3,6 @@ same post-checks (valid JSON in valid UTF-8, no container, no docker process, no
 sandbox user, no temp file left; the next run answers; history intact). Python and JavaScript."""
 import concurrent.futures
 import json
-import subprocess
 import time
 
 import pytest

@@ -1,13 +1,16 @@
-"""Deployment: `make install DESTDIR=...`, and the programs under spawn-fcgi behind a real nginx
-(the snippet) and behind Debian's stock lighttpd.conf with the drop-in, on loopback ports."""
+"""Deployment: `make install DESTDIR=...`; the nginx drop-in inside an operator's bare server
+block, with the programs under spawn-fcgi, and with the programs started as the installed
+systemd units start them (the socket on stdin, --workers). The whole suite also runs behind nginx
+and behind Debian's stock lighttpd.conf with the lighttpd drop-in (SCE_SERVER, conftest.py)."""
+import configparser
 import json
 import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -29,7 +32,10 @@ def test_install_tree(tmp_path):
         "etc/safe-code-executor/sce.conf", "etc/safe-code-executor/seccomp.json",
         "etc/lighttpd/conf-available/50-safe-code-executor.conf",
         "etc/nginx/snippets/safe-code-executor.conf",
-        "opt/sce/lib/systemd/system/safe-code-executor.service",
+        "opt/sce/lib/systemd/system/safe-code-executor-run.socket",
+        "opt/sce/lib/systemd/system/safe-code-executor-run.service",
+        "opt/sce/lib/systemd/system/safe-code-executor-history.socket",
+        "opt/sce/lib/systemd/system/safe-code-executor-history.service",
     ]
     for f in expected:
         assert (dest / f).is_file(), f
@@ -65,6 +71,14 @@ def spawn_programs(tmp, overrides=""):
     return instance
 
 
+def running(pid):
+    """Neither gone nor a zombie waiting for init."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def stop_programs(tmp, instance):
     """SIGTERM to the programs, wait for them to end (one may be refilling the pool), then
     remove what the instance has left."""
@@ -76,12 +90,6 @@ def stop_programs(tmp, instance):
                 pids.append(int(pid))
             except ProcessLookupError:
                 pass
-    def running(pid):  # neither gone nor a zombie waiting for init
-        try:
-            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
-        except OSError:
-            return False
-
     deadline = time.monotonic() + 60
     while any(running(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -131,65 +139,163 @@ def check_service(base):
     assert requests.get(base + "/app.js", timeout=10).status_code == 200
 
 
-def test_behind_nginx(tmp_path):
-    instance = spawn_programs(tmp_path)
-    port = free_port()
-    shutil.copy("/etc/nginx/mime.types", tmp_path)
-    shutil.copy("/etc/nginx/fastcgi_params", tmp_path)
-    snippet = (ROOT / "conf/deploy/nginx-safe-code-executor.conf").read_text()
-    snippet = snippet.replace("/run/safe-code-executor", str(tmp_path / "sock"))
-    snippet = snippet.replace("/usr/local/share/safe-code-executor/htdocs", str(ROOT / "htdocs"))
-    (tmp_path / "safe-code-executor.conf").write_text(snippet)
-    # Workers as root here only because pytest's temp directories are private to root.
-    (tmp_path / "nginx.conf").write_text(f"""
+class Nginx:
+    """Real nginx with the drop-in included in a bare server block, as an operator adds it,
+    talking to the programs' sockets in sock_dir."""
+
+    def __init__(self, tmp, sock_dir):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        shutil.copy("/etc/nginx/mime.types", tmp)
+        shutil.copy("/etc/nginx/fastcgi_params", tmp)
+        snippet = (ROOT / "conf/deploy/nginx-safe-code-executor.conf").read_text()
+        snippet = snippet.replace("/run/safe-code-executor", str(sock_dir))
+        snippet = snippet.replace("/usr/local/share/safe-code-executor/htdocs", str(ROOT / "htdocs"))
+        (tmp / "safe-code-executor.conf").write_text(snippet)
+        # Workers as root here only because pytest's temp directories are private to root.
+        (tmp / "nginx.conf").write_text(f"""
 user root root;
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/error.log;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
 events {{ }}
 http {{
     include mime.types;
     access_log off;
-    client_body_temp_path {tmp_path}/body;
+    client_body_temp_path {tmp}/body;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{self.port};
         include safe-code-executor.conf;
     }}
 }}
 """)
-    nginx = subprocess.Popen(["nginx", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path),
-                              "-g", "daemon off;"])
-    try:
-        wait_up(f"http://127.0.0.1:{port}/ui")
-        check_service(f"http://127.0.0.1:{port}")
-    finally:
-        nginx.terminate()
-        nginx.wait(30)
-        stop_programs(tmp_path, instance)
+        self.proc = subprocess.Popen(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp),
+                                      "-g", "daemon off;"])
+        wait_up(self.base + "/ui")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
 
 
-def test_lighttpd_drop_in_on_a_stock_config(tmp_path):
+def test_drop_in_in_a_bare_nginx_server_block(tmp_path):
     instance = spawn_programs(tmp_path)
-    port = free_port()
-    drop_in = (ROOT / "conf/deploy/lighttpd-safe-code-executor.conf").read_text()
-    drop_in = drop_in.replace("/run/safe-code-executor", str(tmp_path / "sock"))
-    drop_in = drop_in.replace("/usr/local/share/safe-code-executor/htdocs", str(ROOT / "htdocs"))
-    (tmp_path / "conf-enabled").mkdir()
-    (tmp_path / "conf-enabled" / "50-safe-code-executor.conf").write_text(drop_in)
-    stock = Path("/etc/lighttpd/lighttpd.conf").read_text()
-    stock = stock.replace('"/etc/lighttpd/conf-enabled/*.conf"', f'"{tmp_path}/conf-enabled/*.conf"')
-    stock = stock.replace("server.port                 = 80", f"server.port = {port}\nserver.bind = \"127.0.0.1\"")
-    stock = stock.replace('"/var/log/lighttpd/error.log"', f'"{tmp_path}/error.log"')
-    stock = stock.replace('"/run/lighttpd.pid"', f'"{tmp_path}/lighttpd.pid"')
-    stock = stock.replace('"/var/www/html"', f'"{tmp_path}"')
-    stock = stock.replace('server.username             = "www-data"', "")
-    stock = stock.replace('server.groupname            = "www-data"', "")
-    stock = stock.replace('include_shell "/usr/share/lighttpd/use-ipv6.pl " + server.port', "")
-    (tmp_path / "lighttpd.conf").write_text(stock)
-    lighttpd = subprocess.Popen(["lighttpd", "-D", "-f", str(tmp_path / "lighttpd.conf")])
+    nginx = None
     try:
-        wait_up(f"http://127.0.0.1:{port}/ui")
-        check_service(f"http://127.0.0.1:{port}")
+        nginx = Nginx(tmp_path, tmp_path / "sock")
+        check_service(nginx.base)
+        assert wait_for(lambda: requests.get(nginx.base + "/readyz", timeout=30).json()["ready"],
+                        timeout=30)  # once the warm pool is refilled
+        assert "sce_runs_total" in requests.get(nginx.base + "/metrics", timeout=10).text
+        # Errors nginx answers itself on the service's paths are JSON too.
+        r = requests.post(nginx.base + "/run", data=b"x" * 200000, timeout=10,
+                          headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and r.json() == {"error": "request body too large"}
     finally:
-        lighttpd.terminate()
-        lighttpd.wait(30)
+        if nginx:
+            nginx.stop()
         stop_programs(tmp_path, instance)
+    # With the programs gone, nginx's 502 is JSON as well.
+    nginx = Nginx(tmp_path, tmp_path / "sock")
+    try:
+        r = requests.post(nginx.base + "/run", json={"language": "python", "code": "1"}, timeout=10)
+        assert r.status_code == 502 and r.json() == {"error": "bad gateway"}
+    finally:
+        nginx.stop()
+
+
+def unit(path):
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read(path)
+    return parser
+
+
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return sorted(int(p) for p in out.split())
+
+
+def wait_for(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_systemd_units(tmp_path):
+    """The installed units pass systemd-analyze verify; then their commands are started the way
+    systemd starts them (no systemd runs here): the socket made as the .socket unit says, handed
+    to ExecStart as stdin with the unit's environment, after ExecStartPre; behind nginx they
+    serve the seed's examples, a killed worker is replaced, and SIGTERM ends them all."""
+    prefix = tmp_path / "pfx"
+    subprocess.run(["make", "-C", str(ROOT), "--no-print-directory", "install", f"PREFIX={prefix}",
+                    f"SYSCONFDIR={prefix}/etc", f"LOCALSTATEDIR={prefix}/var"],
+                   check=True, capture_output=True)
+    units = prefix / "lib/systemd/system"
+    names = sorted(p.name for p in units.iterdir())
+    verify = subprocess.run(["systemd-analyze", "verify", *names], cwd=units,
+                            capture_output=True, text=True)
+    assert verify.returncode == 0 and verify.stderr == "", verify.stderr
+
+    config = prefix / "etc/safe-code-executor/sce.conf"
+    instance = "units" + secrets.token_hex(3)
+    with open(config, "a") as f:
+        f.write(f"\ninstance = {instance}\nworkers = 3\nwarm_python = 1\nwarm_javascript = 1\n"
+                f"seccomp_profile = {ROOT}/conf/seccomp.json\n")
+    sock_dir = tmp_path / "sock"
+    sock_dir.mkdir()
+    procs = {}
+    try:
+        for name in ("run", "history"):
+            socket_unit = unit(units / f"safe-code-executor-{name}.socket")["Socket"]
+            service = unit(units / f"safe-code-executor-{name}.service")["Service"]
+            assert socket_unit["Accept"] == "no" and socket_unit["SocketMode"] == "0660"
+            assert socket_unit["ListenStream"] == f"/run/safe-code-executor/{name}.sock"
+            assert service["StandardInput"] == "socket" and service["User"] == "sce"
+            assert service["StandardOutput"] == "journal"  # not the socket
+            key, _, value = service["Environment"].partition("=")
+            env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", key: value}
+            assert env["SCE_CONFIG"] == str(config)
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(str(sock_dir / f"{name}.sock"))
+            listener.listen(128)
+            if "ExecStartPre" in service:
+                subprocess.run(service["ExecStartPre"].split(), stdin=listener, env=env,
+                               check=True, timeout=120)
+            procs[name] = subprocess.Popen(service["ExecStart"].split(), stdin=listener, env=env,
+                                           stderr=open(tmp_path / f"{name}.log", "w"))
+            listener.close()
+        run = procs["run"]
+        assert wait_for(lambda: len(children(run.pid)) == 3), children(run.pid)
+        assert wait_for(lambda: len(children(procs["history"].pid)) == 2)
+
+        nginx = Nginx(tmp_path, sock_dir)
+        try:
+            check_service(nginx.base)
+            victim = children(run.pid)[0]
+            os.kill(victim, signal.SIGKILL)
+            assert wait_for(lambda: victim not in children(run.pid) and
+                            len(children(run.pid)) == 3), children(run.pid)
+            assert "ended (signal 9); starting another" in (tmp_path / "run.log").read_text()
+            r = requests.post(nginx.base + "/run", json={"language": "python", "code": "print(7)"},
+                              timeout=60)
+            assert r.json()["output"] == "7\n"
+        finally:
+            nginx.stop()
+
+        workers = children(run.pid) + children(procs["history"].pid)
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            assert p.wait(timeout=30) == 0
+        assert wait_for(lambda: not any(running(w) for w in workers))
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+        ids = subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label={LABEL}={instance}"],
+                             capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run([DOCKER, "rm", "-f", *ids], capture_output=True)

@@ -2,7 +2,6 @@
 of strays, a restarted dockerd, and overload answered with 503 + Retry-After."""
 import concurrent.futures
 import os
-import re
 import subprocess
 import time
 

@@ -1,6 +1,5 @@
 """What the sandbox returns for awkward programs: output caps, floods, bytes that are not text,
 exit codes, and that nothing is left behind."""
-import json
 
 import pytest
 

@@ -3,7 +3,7 @@ import subprocess
 
 import requests
 
-from conftest import DOCKER, ROOT, assert_json_error
+from conftest import DOCKER, ROOT, STANDALONE, assert_json_error
 
 RUN_KEYS = {"output", "error", "exit_code", "status", "duration_ms", "truncated",
             "memory_peak_bytes", "cpu_time_ms"}
@@ -17,6 +17,9 @@ def image(key):
 
 
 def test_health(stack):
+    assert requests.get(stack.url("/healthz"), timeout=10).json() == {"status": "alive"}
+    if not STANDALONE:
+        return  # with the drop-in, GET / is the host's page
     r = requests.get(stack.url("/"), timeout=10)
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("text/plain")
