@@ -9,6 +9,7 @@ spawn-fcgi). make test runs the suite once for each."""
 import http.client
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -142,19 +143,24 @@ class Stack:
 
 
 def raw_http(port, data, read_timeout=30):
-    """Sends bytes on a fresh connection and returns (status, headers, body) of the answer."""
+    """Sends bytes on a fresh connection and returns (status, headers, body) of the answer, read
+    up to its Content-Length or else to the end of the connection (a server may keep reading
+    what the client still sends for a while after answering, as nginx's lingering close does)."""
     with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as s:
         s.sendall(data)
-        chunks = []
+        raw = b""
         while True:
+            head, sep, body = raw.partition(b"\r\n\r\n")
+            length = re.search(rb"(?im)^content-length:\s*(\d+)", head) if sep else None
+            if length and len(body) >= int(length.group(1)):
+                break
             try:
                 b = s.recv(65536)
             except ConnectionResetError:
                 break
             if not b:
                 break
-            chunks.append(b)
-    raw = b"".join(chunks)
+            raw += b
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
