@@ -1,7 +1,7 @@
 # Safe Code Executor: build the FastCGI programs, test them, serve them.
 #   make run     install what is missing, build, serve on http://127.0.0.1:5000 (Ctrl+C stops)
 #   make test    install what is missing, build, run every test (alias: make check)
-#   make images  build the sandbox images when missing
+#   make images  build the sandbox images when missing or older than the script's
 #   make bench   measure POST /run beside a bare docker run (needs what make test needs)
 #   V=1 shows the commands; SANITIZE=address,undefined builds with sanitizers.
 
@@ -143,6 +143,7 @@ install:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/install DEFAULT_CONFIG=$(CONFDIR)/sce.conf \
 		build/install/run.fcgi build/install/history.fcgi
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(SHAREDIR)/htdocs/errors $(DESTDIR)$(SHAREDIR)/scripts \
+		$(DESTDIR)$(SHAREDIR)/images \
 		$(DESTDIR)$(CONFDIR) $(DESTDIR)$(STATEDIR) $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available \
 		$(DESTDIR)$(SYSCONFDIR)/nginx/snippets $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 build/install/run.fcgi build/install/history.fcgi $(DESTDIR)$(LIBDIR)/
@@ -150,6 +151,7 @@ install:
 		$(DESTDIR)$(SHAREDIR)/htdocs/
 	install -m 0644 htdocs/errors/*.html $(DESTDIR)$(SHAREDIR)/htdocs/errors/
 	install -m 0755 scripts/build-images.sh scripts/spawn.sh $(DESTDIR)$(SHAREDIR)/scripts/
+	install -m 0644 images/node-stdin.js $(DESTDIR)$(SHAREDIR)/images/
 	install -m 0644 scripts/lib.sh $(DESTDIR)$(SHAREDIR)/scripts/
 	install -m 0644 conf/seccomp.json $(DESTDIR)$(CONFDIR)/seccomp.json
 	test -e $(DESTDIR)$(CONFDIR)/sce.conf || sed \

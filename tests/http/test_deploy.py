@@ -29,6 +29,7 @@ def test_install_tree(tmp_path):
         "opt/sce/share/safe-code-executor/htdocs/errors/status-404.html",
         "opt/sce/share/safe-code-executor/scripts/build-images.sh",
         "opt/sce/share/safe-code-executor/scripts/spawn.sh",
+        "opt/sce/share/safe-code-executor/images/node-stdin.js",
         "etc/safe-code-executor/sce.conf", "etc/safe-code-executor/seccomp.json",
         "etc/lighttpd/conf-available/50-safe-code-executor.conf",
         "etc/nginx/snippets/safe-code-executor.conf",

@@ -156,7 +156,8 @@ def test_missing_content_length(stack, unchanged):
     status, headers, body = raw_http(stack.port, (
         b"POST /run HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n\r\n"))
     assert status in (400, 411)
-    assert json.loads(body)["error"]
+    if STANDALONE:  # with the drop-in, the host refuses it before the service's settings apply
+        assert json.loads(body)["error"]
 
 
 def test_errors_do_not_leak_paths(stack, unchanged):

@@ -123,8 +123,10 @@ static void test_exec_argv(void **state)
 	ct.lang = LANG_JAVASCRIPT;
 	container_exec_argv(&a, &defaults, &ct);
 	n = argc_of(a.argv);
-	assert_string_equal(a.argv[n - 2], "node");
-	assert_string_equal(a.argv[n - 1], "-");
+	assert_string_equal(a.argv[n - 3], "sh");
+	assert_string_equal(a.argv[n - 2], "-c");
+	assert_non_null(strstr(a.argv[n - 1], "exec node --snapshot-blob /usr/lib/sce/node-stdin.blob;"));
+	assert_non_null(strstr(a.argv[n - 1], "; exec node -"));
 }
 
 /* The fake docker: "run" prints an id (or fails as $dir/create says), "exec" behaves as
