@@ -5,14 +5,14 @@ in one run on this machine. A benchmark, not a test: it prints figures, it asser
 It starts two stacks of its own (scripts/serve.sh on free loopback ports, private state): one
 with the warm pool, one with it switched off (warm_* = 0), otherwise the same config. Prints:
   - latency p50/p95 of print(2+2) / console.log(2+2): bare docker run, POST /run cold, warm;
-  - throughput (runs completed per second, errors counted) at 1, 4 and 8 concurrent clients;
+  - throughput (runs completed per second, errors counted) at 1, 4 and 8 concurrent clients,
+    and beside it how many containers dockerd makes and removes per second with nothing run;
   - GET /history requests/s beside lighttpd serving a static file of the same size (wrk);
   - the idle cost: memory of lighttpd, the FastCGI programs and the idle containers.
 Usage: bench/bench.py [--runs N] [--seconds S]
 """
 import argparse
 import concurrent.futures
-import json
 import os
 import platform
 import re
@@ -40,7 +40,10 @@ FLAGS = ["--network", "none", "--read-only", "--ipc", "none", "--memory", "128m"
          "--log-driver", "none", "--pull", "never", "-i"]
 CASES = {
     "python": ("sce-python:3.11", ["python3", "-I", "-u", "-"], "print(2+2)"),
-    "javascript": ("sce-node:18", ["node", "-"], "console.log(2+2)"),
+    # the service's own command: node from the image's startup snapshot (container.c)
+    "javascript": ("sce-node:18", ["sh", "-c", "[ -r /usr/lib/sce/node-stdin.blob ] && exec node "
+                                   "--snapshot-blob /usr/lib/sce/node-stdin.blob; exec node -"],
+                   "console.log(2+2)"),
 }
 
 
@@ -127,6 +130,30 @@ def throughput(stack, clients, seconds):
     return sum(r[0] for r in results) / elapsed, sum(r[1] for r in results)
 
 
+def churn(clients, seconds):
+    """Containers made (same image and flags, idle), started and removed per second by `clients`
+    loops, with nothing run in them: the most single-use runs dockerd can serve here."""
+    stop = time.monotonic() + seconds
+    flags = [f for f in FLAGS if f != "-i"]
+
+    def loop(i):
+        done = 0
+        while time.monotonic() < stop:
+            name = f"sce-bench-churn-{i}-{done}"
+            subprocess.run([DOCKER, "run", "-d", "--name", name, "--label",
+                            "org.safe-code-executor.instance=bench-churn", *flags,
+                            "--entrypoint", "/bin/sh", "sce-python:3.11", "-c", "exec sleep 60"],
+                           capture_output=True, check=True)
+            subprocess.run([DOCKER, "rm", "-f", name], capture_output=True, check=True)
+            done += 1
+        return done
+
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=clients) as pool:
+        done = sum(pool.map(loop, range(clients)))
+    return done / (time.monotonic() - start)
+
+
 def wrk(url, seconds):
     out = subprocess.run(["wrk", "-t2", "-c8", f"-d{seconds}s", url], capture_output=True,
                          text=True, check=True).stdout
@@ -196,6 +223,7 @@ def main():
             for clients in (1, 4, 8):
                 flows.append((clients, throughput(cold, clients, args.seconds),
                               throughput(warm, clients, args.seconds)))
+            ceiling = churn(8, args.seconds)
             time.sleep(3)
             mem_warm = idle_memory(warm)
             mem_cold = idle_memory(cold)
@@ -208,6 +236,11 @@ def main():
         finally:
             warm.stop()
             cold.stop()
+            left = subprocess.run([DOCKER, "ps", "-aq", "--filter",
+                                   "label=org.safe-code-executor.instance=bench-churn"],
+                                  capture_output=True, text=True).stdout.split()
+            if left:
+                subprocess.run([DOCKER, "rm", "-f", *left], capture_output=True)
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}")
     print(f"latency: {args.runs} runs each, interleaved, after 3 warm-up runs "
           f"(ratios: POST /run over a bare docker run --rm)\n")
@@ -224,6 +257,8 @@ def main():
     print(f"{'clients':>8} {'cold':>8} {'warm':>8} {'warm/cold':>10} {'errors':>7}")
     for clients, (c, ce), (w, we) in flows:
         print(f"{clients:>8} {c:>8.2f} {w:>8.2f} {w / c:>10.2f} {ce + we:>7}")
+    print(f"containers made, started and removed with nothing run in them, 8 at a time: "
+          f"{ceiling:.2f}/s (the ceiling of any single-use design on this machine)")
     print(f"\nGET /history ({len(history)} bytes): {hist_rps:.0f} req/s; the same bytes as a static "
           f"file: {static_rps:.0f} req/s; ratio {hist_rps / static_rps:.2f} (wrk, 2 threads, 8 connections, 5 s)")
     print(f"\nidle cost, warm pool on: lighttpd + {mem_warm[1]} FastCGI programs {mem_warm[0] / 1024:.1f} MiB, "
