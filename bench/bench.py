@@ -41,7 +41,7 @@ FLAGS = ["--network", "none", "--read-only", "--ipc", "none", "--memory", "128m"
 CASES = {
     "python": ("sce-python:3.11", ["python3", "-I", "-u", "-"], "print(2+2)"),
     # the service's own command: node from the image's startup snapshot (container.c)
-    "javascript": ("sce-node:18", ["sh", "-c", "[ -r /usr/lib/sce/node-stdin.blob ] && exec node "
+    "javascript": ("sce-node:18", ["sh", "-c", "unset PWD; [ -r /usr/lib/sce/node-stdin.blob ] && exec node "
                                    "--snapshot-blob /usr/lib/sce/node-stdin.blob; exec node -"],
                    "console.log(2+2)"),
 }

@@ -21,11 +21,13 @@
 
 static const char *const python_cmd[] = { "python3", "-I", "-u", "-", NULL };
 /* Node.js from the image's startup snapshot (images/node-stdin.js: the same as `node -`, about
- * 20 ms sooner) when the image has one, else `node -` (as in node:18-slim). */
+ * 20 ms sooner) when the image has one, else `node -` (as in node:18-slim). The shell would
+ * hand node its PWD: the program's environment is PATH only. */
 #define NODE_SNAPSHOT "/usr/lib/sce/node-stdin.blob"
 static const char *const node_cmd[] = {
 	"sh", "-c",
-	"[ -r " NODE_SNAPSHOT " ] && exec node --snapshot-blob " NODE_SNAPSHOT "; exec node -", NULL
+	"unset PWD; [ -r " NODE_SNAPSHOT " ] && exec node --snapshot-blob " NODE_SNAPSHOT
+	"; exec node -", NULL
 };
 
 static const char *image_of(const struct config *cfg, enum language lang)
