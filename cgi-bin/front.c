@@ -207,8 +207,13 @@ int front_main(int argc, char **argv, const struct program *p)
 			p->prepare(&cfg);
 		return 0;
 	}
+	if (argc == 2 && !strcmp(argv[1], "--cleanup")) {
+		if (p->cleanup)
+			p->cleanup(&cfg);
+		return 0;
+	}
 	if (argc > 1 && strcmp(argv[1], "--workers")) {
-		fprintf(stderr, "usage: %s [--check-config | --prepare | --workers [N]]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--check-config | --prepare | --cleanup | --workers [N]]\n", argv[0]);
 		return 2;
 	}
 	if (FCGX_Init()) {

@@ -14,12 +14,14 @@ extern volatile sig_atomic_t front_stop;
 int front_request_waiting(void);
 
 /* What a program does: handle answers one request; after (may be NULL) runs once each answer
- * has gone; prepare (may be NULL) is what --prepare does before the service starts serving;
- * workers is how many processes --workers starts (0: the config's "workers"). */
+ * has gone; prepare (may be NULL) is what --prepare does before the service starts serving, and
+ * cleanup (may be NULL) what --cleanup does once it has stopped; workers is how many processes
+ * --workers starts (0: the config's "workers"). */
 struct program {
 	handler_fn handle;
 	void (*after)(const struct config *cfg);
 	void (*prepare)(const struct config *cfg);
+	void (*cleanup)(const struct config *cfg);
 	int workers;
 };
 
@@ -27,7 +29,7 @@ struct program {
  * front_main() is a program's main(): it loads the config ($SCE_CONFIG or the built-in path;
  * a bad line ends the program with status 1 and the line number on stderr), then
  *   with --check-config: prints "Using history file at: PATH" and exits 0;
- *   with --prepare: runs p->prepare and exits 0;
+ *   with --prepare or --cleanup: runs p->prepare or p->cleanup and exits 0;
  *   under a FastCGI server (stdin is a listening socket): answers requests until stopped;
  *   with --workers [N] (stdin a listening socket, as systemd's StandardInput=socket gives it):
  *     keeps N worker processes (default p->workers) answering on it until SIGTERM;

@@ -222,3 +222,8 @@ void run_prepare(const struct config *cfg)
 	pool_sweep(cfg, SWEEP_EVERYTHING);
 	pool_refill(cfg, NULL, NULL);
 }
+
+void run_cleanup(const struct config *cfg)
+{
+	pool_sweep(cfg, SWEEP_EVERYTHING);
+}

@@ -204,6 +204,11 @@ def test_drop_in_in_a_bare_nginx_server_block(tmp_path):
         nginx.stop()
 
 
+def containers_of(instance):
+    return subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label={LABEL}={instance}"],
+                          capture_output=True, text=True).stdout.split()
+
+
 def unit(path):
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str
@@ -229,7 +234,8 @@ def test_systemd_units(tmp_path):
     """The installed units pass systemd-analyze verify; then their commands are started the way
     systemd starts them (no systemd runs here): the socket made as the .socket unit says, handed
     to ExecStart as stdin with the unit's environment, after ExecStartPre; behind nginx they
-    serve the seed's examples, a killed worker is replaced, and SIGTERM ends them all."""
+    serve the seed's examples, a killed worker is replaced, SIGTERM ends them all, and
+    ExecStopPost removes the instance's containers."""
     prefix = tmp_path / "pfx"
     subprocess.run(["make", "-C", str(ROOT), "--no-print-directory", "install", f"PREFIX={prefix}",
                     f"SYSCONFDIR={prefix}/etc", f"LOCALSTATEDIR={prefix}/var"],
@@ -292,11 +298,15 @@ def test_systemd_units(tmp_path):
         for p in procs.values():
             assert p.wait(timeout=30) == 0
         assert wait_for(lambda: not any(running(w) for w in workers))
+        # ExecStopPost removes the idle warm containers.
+        assert containers_of(instance)
+        service = unit(units / "safe-code-executor-run.service")["Service"]
+        subprocess.run(service["ExecStopPost"].split(), env=env, check=True, timeout=60)
+        assert containers_of(instance) == []
     finally:
         for p in procs.values():
             if p.poll() is None:
                 p.kill()
-        ids = subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label={LABEL}={instance}"],
-                             capture_output=True, text=True).stdout.split()
+        ids = containers_of(instance)
         if ids:
             subprocess.run([DOCKER, "rm", "-f", *ids], capture_output=True)
