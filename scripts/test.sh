@@ -16,12 +16,13 @@ docker_up
 trap docker_down EXIT
 scripts/build-images.sh
 # The HTTP suite behind each web server; the tests that start no web server (CGI, install,
-# units) run in the first pass only.
+# systemd units) run in the first pass only.
 for server in lighttpd nginx lighttpd-drop-in; do
     echo "== HTTP suite behind $server"
     only_once=()
     [ "$server" = lighttpd ] ||
-        only_once=(--ignore=tests/http/test_cgi.py --ignore=tests/http/test_deploy.py)
+        only_once=(--ignore=tests/http/test_cgi.py --ignore=tests/http/test_deploy.py
+            --ignore=tests/http/test_systemd.py)
     SCE_SERVER=$server /usr/bin/python3 -m pytest -p no:cacheprovider -v "${only_once[@]}" tests/http
 done
 node --test tests/browser/

@@ -1,0 +1,157 @@
+"""The systemd units under a real systemd: `make install DESTDIR=...` mounted into a container
+that boots systemd (Debian 12, from debootstrap like the sandbox images), the README's set-up
+(user sce in the docker group, the units enabled), then FastCGI requests through the sockets as
+the web server's user would send them (cgi-fcgi), with the sandbox containers made by the host's
+dockerd through its socket."""
+import json
+import os
+import secrets
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import DOCKER, LABEL, ROOT
+
+IMAGE = "sce-systemd-test:1"
+PACKAGES = "systemd,systemd-sysv,libfcgi0ldbl,libcjson1,libfcgi-bin,procps"
+UNITS = ["safe-code-executor-run.socket", "safe-code-executor-run.service",
+         "safe-code-executor-history.socket", "safe-code-executor-history.service"]
+
+
+def build_image():
+    """The test's systemd image, from Debian 12 packages (about 20 s once the packages are in
+    the apt cache debootstrap shares with build-images.sh)."""
+    if subprocess.run([DOCKER, "image", "inspect", IMAGE], capture_output=True).returncode == 0:
+        return
+    mirror = os.environ.get("SCE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as root:
+        subprocess.run(["debootstrap", "--variant=minbase", "--cache-dir=/var/cache/apt/archives",
+                        f"--include={PACKAGES}", "bookworm", root, mirror],
+                       check=True, capture_output=True)
+        subprocess.run(f"rm -rf {root}/var/lib/apt/lists/* {root}/var/cache/apt/* && "
+                       f"tar --numeric-owner -C {root} -c . | {DOCKER} import - {IMAGE}",
+                       shell=True, check=True, capture_output=True)
+
+
+class Box:
+    """The container systemd runs in."""
+
+    def __init__(self, dest, name):
+        self.name = name
+        gid = os.stat("/run/docker.sock").st_gid
+        subprocess.run([
+            DOCKER, "run", "-d", "--name", name, "--label", "org.safe-code-executor.test=systemd",
+            # systemd sets up the units' sandboxing (ProtectSystem, PrivateTmp...) with mounts
+            "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined",
+            "--security-opt", "apparmor=unconfined",
+            "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+            "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
+            "-v", "/run/docker.sock:/run/docker.sock", "-v", f"{DOCKER}:/usr/bin/docker:ro",
+            "-v", f"{dest}/usr/local:/usr/local:ro",
+            "-v", f"{dest}/etc/safe-code-executor:/etc/safe-code-executor:ro",
+            IMAGE, "/lib/systemd/systemd"], check=True, capture_output=True)
+        deadline = time.monotonic() + 60
+        while self.sh("systemctl is-system-running").stdout.strip() not in ("running", "degraded"):
+            assert time.monotonic() < deadline, "systemd did not boot"
+            time.sleep(0.5)
+        self.gid = gid
+
+    def sh(self, script, check=False, stdin=None):
+        return subprocess.run([DOCKER, "exec", "-i", self.name, "sh", "-c", script], input=stdin,
+                              capture_output=True, text=True, check=check, timeout=120)
+
+    def fastcgi(self, sock, method, path, body="", user="www-data"):
+        """One FastCGI request as `user`; returns (status, parsed JSON) or None if refused."""
+        env = (f"REQUEST_METHOD={method} SCRIPT_NAME={path} CONTENT_TYPE=application/json "
+               f"CONTENT_LENGTH={len(body.encode())} REMOTE_ADDR=127.0.0.1 SERVER_PROTOCOL=HTTP/1.1")
+        p = self.sh(f"runuser -u {user} -- env {env} cgi-fcgi -bind -connect "
+                    f"/run/safe-code-executor/{sock}.sock", stdin=body)
+        if p.returncode != 0 or "\r\n\r\n" not in p.stdout and "\n\n" not in p.stdout:
+            return None
+        head, _, payload = p.stdout.replace("\r\n", "\n").partition("\n\n")
+        return int(head.split()[1]), json.loads(payload)
+
+    def programs(self):
+        lines = [line.split(None, 1) for line in self.sh("ps -eo user=,args=").stdout.splitlines()]
+        return [(user, args) for user, args in lines
+                if args.startswith("/usr/local/lib/safe-code-executor/")]
+
+    def remove(self):
+        subprocess.run([DOCKER, "rm", "-f", self.name], capture_output=True)
+
+
+def containers_of(instance):
+    return subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label={LABEL}={instance}"],
+                          capture_output=True, text=True).stdout.split()
+
+
+@pytest.fixture
+def box(tmp_path):
+    build_image()
+    dest = tmp_path / "root"
+    subprocess.run(["make", "-C", str(ROOT), "--no-print-directory", "install", f"DESTDIR={dest}"],
+                   check=True, capture_output=True)
+    instance = "systemd" + secrets.token_hex(3)
+    with open(dest / "etc/safe-code-executor/sce.conf", "a") as f:
+        f.write(f"\ninstance = {instance}\nworkers = 3\nwarm_python = 1\nwarm_javascript = 1\n")
+    b = Box(dest, f"sce-systemd-test-{instance}")
+    b.instance = instance
+    try:
+        yield b
+    finally:
+        b.remove()
+        left = containers_of(instance)
+        if left:
+            subprocess.run([DOCKER, "rm", "-f", *left], capture_output=True)
+
+
+def test_units_under_systemd(box):
+    # The README's set-up, in the container.
+    box.sh(f"groupadd -g {box.gid} docker && "
+           "useradd --system --home-dir /var/lib/safe-code-executor --shell /usr/sbin/nologin sce && "
+           "usermod -aG docker sce && mkdir -p /var/lib/safe-code-executor && "
+           "chown sce: /var/lib/safe-code-executor && "
+           "cp /usr/local/lib/systemd/system/safe-code-executor-* /etc/systemd/system/ && "
+           "systemctl daemon-reload && systemctl enable --now safe-code-executor-run.socket "
+           "safe-code-executor-history.socket", check=True)
+    socks = box.sh("stat -c '%n %a %U %G' /run/safe-code-executor/*.sock", check=True).stdout
+    assert socks.split("\n")[:2] == ["/run/safe-code-executor/history.sock 660 root www-data",
+                                     "/run/safe-code-executor/run.sock 660 root www-data"]
+    assert box.programs() == []  # nothing runs before the first request
+
+    # The first request starts the service (ExecStartPre fills the pool); the answers.
+    status, body = box.fastcgi("run", "POST", "/run", '{"language":"python","code":"print(2+2)"}')
+    assert (status, body["output"], body["status"]) == (200, "4\n", "ok")
+    status, body = box.fastcgi("run", "POST", "/run",
+                               '{"language":"javascript","code":"console.log(2+2)"}')
+    assert (status, body["output"]) == (200, "4\n")
+    status, body = box.fastcgi("run", "POST", "/run",
+                               '{"language":"python","code":"x = \\"a\\" * 1000000000"}')
+    assert (status, body["exit_code"], body["status"]) == (200, 137, "memory_limit")
+    assert box.fastcgi("history", "GET", "/healthz") == (200, {"status": "alive"})
+    status, history = box.fastcgi("history", "GET", "/history")
+    assert status == 200 and [h["language"] for h in history] == ["python", "javascript", "python"]
+
+    # Not the web server's group: no connection.
+    assert box.fastcgi("run", "POST", "/run", '{"language":"python","code":"1"}',
+                       user="nobody") is None
+
+    # The programs run as sce: a supervisor and the config's 3 workers for /run, 2 for the rest.
+    programs = box.programs()
+    assert {user for user, _ in programs} == {"sce"}
+    assert sum("run.fcgi --workers" in args for _, args in programs) == 4
+    assert sum("history.fcgi --workers" in args for _, args in programs) == 3
+
+    # One line per run in the journal, without the program's own prefix doubled.
+    journal = box.sh("journalctl -u safe-code-executor-run.service --no-pager -o cat").stdout
+    assert journal.count("run from 127.0.0.1 (python): ok, exit 0") == 1, journal
+    assert "run.fcgi[" not in journal
+
+    # Stopping: every program ends, ExecStopPost removes the idle warm containers.
+    assert containers_of(box.instance)
+    box.sh("systemctl stop " + " ".join(UNITS), check=True)
+    assert box.sh("systemctl is-active safe-code-executor-run.service").stdout.strip() == "inactive"
+    assert box.programs() == []
+    assert containers_of(box.instance) == []
