@@ -20,15 +20,17 @@
 #define DOCKER_TIMEOUT_MS 15000
 
 static const char *const python_cmd[] = { "python3", "-I", "-u", "-", NULL };
-/* Node.js from the image's startup snapshot (images/node-stdin.js: the same as `node -`, about
- * 20 ms sooner) when the image has one, else `node -` (as in node:18-slim). The shell would
- * hand node its PWD: the program's environment is PATH only. */
+/* Node.js from the image's startup snapshot (images/node-stdin.js: like `node -`, about 20 ms
+ * sooner) when the image has one, else `node -` (as in node:18-slim). The shell would hand node
+ * its PWD: the program's environment is PATH only. A program that mentions "import" runs with
+ * plain `node -`, which has import(). */
 #define NODE_SNAPSHOT "/usr/lib/sce/node-stdin.blob"
 static const char *const node_cmd[] = {
 	"sh", "-c",
 	"unset PWD; [ -r " NODE_SNAPSHOT " ] && exec node --snapshot-blob " NODE_SNAPSHOT
 	"; exec node -", NULL
 };
+static const char *const node_plain_cmd[] = { "node", "-", NULL };
 
 static const char *image_of(const struct config *cfg, enum language lang)
 {
@@ -99,9 +101,12 @@ void container_create_argv(struct docker_argv *a, const struct config *cfg,
 }
 
 void container_exec_argv(struct docker_argv *a, const struct config *cfg,
-			 const struct container *ct)
+			 const struct container *ct, const char *code, size_t code_len)
 {
-	const char *const *cmd = ct->lang == LANG_JAVASCRIPT ? node_cmd : python_cmd;
+	const char *const *cmd = python_cmd;
+
+	if (ct->lang == LANG_JAVASCRIPT)
+		cmd = memmem(code, code_len, "import", 6) ? node_plain_cmd : node_cmd;
 	size_t n = 0;
 
 	snprintf(a->backstop, sizeof(a->backstop), "%d", cfg->timeout_s + 30);

@@ -21,7 +21,8 @@ struct container {
  * The docker command lines. Only the config and the fixed language table reach them; the
  * program's source goes to the container on stdin.
  *   create: docker run --detach, every restriction of the sandbox, idle (sleep) until used;
- *   exec:   docker exec --interactive, the launcher and the language's interpreter.
+ *   exec:   docker exec --interactive, the launcher and the language's interpreter (the code
+ *           only chooses between fixed command lines: see node_cmd in container.c).
  */
 #define DOCKER_ARGV_MAX 72
 struct docker_argv {
@@ -32,7 +33,7 @@ struct docker_argv {
 void container_create_argv(struct docker_argv *a, const struct config *cfg,
 			   const struct container *ct);
 void container_exec_argv(struct docker_argv *a, const struct config *cfg,
-			 const struct container *ct);
+			 const struct container *ct, const char *code, size_t code_len);
 
 /* A new name for a container of lang (ct->id left empty). */
 void container_init(struct container *ct, const struct config *cfg, enum language lang);

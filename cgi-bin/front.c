@@ -221,21 +221,26 @@ int front_main(int argc, char **argv, const struct program *p)
 		return 1;
 	}
 	if (argc > 1) {
-		int n = argc > 2 ? atoi(argv[2]) : p->workers ? p->workers : cfg.workers;
+		int n = p->workers ? p->workers : cfg.workers, r;
+		char *end = NULL;
 
-		if (FCGX_IsCGI() || argc > 3) {
-			fprintf(stderr, "%s: --workers [N] needs a listening socket on stdin\n", argv[0]);
+		if (argc > 2)
+			n = (int)strtol(argv[2], &end, 10);
+		if (argc > 3 || (end && (*end || end == argv[2]))) {
+			fprintf(stderr, "%s: --workers takes a number of processes\n", argv[0]);
 			return 2;
 		}
-		switch (supervise(n)) {
-		case 0:
-			break; /* a worker */
-		case 1:
-			return 0;
-		default:
-			fprintf(stderr, "%s: --workers: give 1 to 256\n", argv[0]);
+		if (n < 1 || n > SUPERVISE_MAX) {
+			fprintf(stderr, "%s: --workers: give 1 to %d\n", argv[0], SUPERVISE_MAX);
 			return 2;
 		}
+		if (FCGX_IsCGI()) {
+			fprintf(stderr, "%s: --workers needs a listening socket on stdin\n", argv[0]);
+			return 2;
+		}
+		r = supervise(n);
+		if (r != 0) /* the supervisor, done: 0 after a stop */
+			return r == 1 ? 0 : 1;
 	}
 	install_signals();
 	if (FCGX_IsCGI()) {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "handlers.h"
@@ -42,15 +43,40 @@ static void healthz(const struct config *cfg, struct response *res)
 	response_text(res, 200, "application/json; charset=utf-8", "{\"status\":\"alive\"}\n");
 }
 
-static void readyz(const struct config *cfg, struct response *res)
+/* Whether Docker answers and has the images. A probe may come often, from anyone the web server
+ * lets through: the answer is kept for READY_CACHE_S seconds, so a flood of /readyz does not
+ * become a flood of docker processes. */
+#define READY_CACHE_S 2
+
+static void docker_ready(const struct config *cfg, int *docker_ok, int *images_ok)
 {
+	static struct timespec checked;
+	static int known, last_docker, last_images;
 	char *version[] = { (char *)cfg->docker, "version", "--format", "{{.Server.Version}}", NULL };
 	char *images[] = { (char *)cfg->docker, "image", "inspect", "--format", "{{.Id}}",
 			   (char *)cfg->python_image, (char *)cfg->javascript_image, NULL };
 	char out[256];
-	int docker_ok = spawn_capture(cfg->docker, version, 5000, out, sizeof(out)) == 0;
-	int images_ok = docker_ok && spawn_capture(cfg->docker, images, 5000, out, sizeof(out)) == 0;
-	char *text = metrics_text_new(cfg);
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!known || now.tv_sec - checked.tv_sec >= READY_CACHE_S) {
+		last_docker = spawn_capture(cfg->docker, version, 5000, out, sizeof(out)) == 0;
+		last_images = last_docker &&
+			      spawn_capture(cfg->docker, images, 5000, out, sizeof(out)) == 0;
+		checked = now;
+		known = 1;
+	}
+	*docker_ok = last_docker;
+	*images_ok = last_images;
+}
+
+static void readyz(const struct config *cfg, struct response *res)
+{
+	int docker_ok, images_ok;
+	char *text;
+
+	docker_ready(cfg, &docker_ok, &images_ok);
+	text = metrics_text_new(cfg);
 	int py = 0, js = 0, pool_ok, ready;
 	cJSON *o = cJSON_CreateObject();
 

@@ -58,7 +58,7 @@ static int exec_in(const struct config *cfg, const struct container *ct, const c
 	int ret = -1, timed_out = 0, oom = 0;
 	size_t err_from = 0;
 
-	container_exec_argv(&a, cfg, ct);
+	container_exec_argv(&a, cfg, ct, code, code_len);
 	c.in = code;
 	c.in_len = code_len;
 	c.out.limit = cfg->output_limit + 1; /* + the start byte */

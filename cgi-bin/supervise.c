@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -12,101 +11,119 @@
 
 #include "log.h"
 
-#define MAX_WORKERS 256
+#define QUICK_DEATHS_MAX 10 /* workers in a row that died within a second: give up */
 
-static volatile sig_atomic_t stopping;
+struct worker {
+	pid_t pid;       /* 0: to be started */
+	double started;  /* monotonic seconds */
+	double not_before;
+};
 
-static void on_stop(int sig)
+static double now(void)
 {
-	(void)sig;
-	stopping = 1;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void set_handlers(void (*fn)(int))
+/* The signals the supervisor takes synchronously (sigtimedwait), blocked from the start so that
+ * none is lost between a check and a wait. */
+static void supervisor_signals(sigset_t *set)
 {
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = fn;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_DFL; /* SIGCHLD must not be ignored: workers are reaped by waitpid */
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, set, NULL);
 }
 
-/* Forks one worker; 0 in the worker, its pid (or -1) in the supervisor. */
-static pid_t start_worker(void)
+/* Forks one worker: 0 in the worker (signals back to their defaults and unblocked: a stop sent
+ * at once ends it), its pid in the supervisor, -1 when fork failed (tried again later). */
+static pid_t start_worker(struct worker *w, const sigset_t *set)
 {
 	pid_t pid = fork();
 
-	if (pid == 0)
-		set_handlers(SIG_DFL); /* the worker installs its own */
-	else if (pid < 0)
+	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		sigprocmask(SIG_UNBLOCK, set, NULL);
+		return 0;
+	}
+	if (pid < 0) {
 		log_msg("supervisor: fork: %s", strerror(errno));
+		w->not_before = now() + 1;
+		return -1;
+	}
+	w->pid = pid;
+	w->started = now();
 	return pid;
 }
 
-static int slot_of(const pid_t *pids, int n, pid_t pid)
+/* Reaps the workers that ended; their slots are started again, a second later when they lived
+ * less than one. Returns how many in a row died that quickly. */
+static int reap(struct worker *w, int n, int quick_deaths)
 {
-	for (int i = 0; i < n; i++)
-		if (pids[i] == pid)
-			return i;
-	return -1;
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < n; i++) {
+			if (w[i].pid != pid)
+				continue;
+			log_msg("supervisor: worker %ld ended (%s %d); starting another", (long)pid,
+				WIFSIGNALED(status) ? "signal" : "status",
+				WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			w[i].pid = 0;
+			w[i].not_before = now() - w[i].started < 1 ? now() + 1 : 0;
+			quick_deaths = w[i].not_before > 0 ? quick_deaths + 1 : 0;
+		}
+	}
+	return quick_deaths;
 }
 
-/* Sends SIGTERM to the workers and reaps them all (each finishes its request first). */
-static void stop_workers(pid_t *pids, int n)
+/* Sends SIGTERM to the workers and waits for them all (each finishes its request first). */
+static void stop_workers(struct worker *w, int n)
 {
-	int left = 0;
-
 	for (int i = 0; i < n; i++)
-		if (pids[i] > 0 && kill(pids[i], SIGTERM) == 0)
-			left++;
-	while (left > 0) {
-		pid_t pid = waitpid(-1, NULL, 0);
-
-		if (pid < 0 && errno == ECHILD)
-			break;
-		if (pid > 0 && slot_of(pids, n, pid) >= 0)
-			left--;
-	}
+		if (w[i].pid > 0)
+			kill(w[i].pid, SIGTERM);
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
 }
 
 int supervise(int n)
 {
-	pid_t pids[MAX_WORKERS];
-	time_t started[MAX_WORKERS];
+	struct worker w[SUPERVISE_MAX];
+	struct timespec tick = { 0, 200 * 1000 * 1000 };
+	int result = 1, quick_deaths = 0;
+	sigset_t set;
 
-	if (n < 1 || n > MAX_WORKERS)
+	if (n < 1 || n > SUPERVISE_MAX)
 		return -1;
-	set_handlers(on_stop);
-	for (int i = 0; i < n; i++) {
-		pids[i] = start_worker();
-		if (pids[i] == 0)
-			return 0;
-		started[i] = time(NULL);
-	}
-	while (!stopping) {
-		int status, i;
-		pid_t pid = waitpid(-1, &status, 0);
+	memset(w, 0, sizeof(w));
+	supervisor_signals(&set);
+	for (;;) {
+		int sig;
 
-		if (pid < 0) {
-			if (errno == ECHILD) /* no worker could be started */
-				sleep(1);
-			continue; /* EINTR: a signal, maybe the stop */
+		for (int i = 0; i < n; i++)
+			if (w[i].pid == 0 && now() >= w[i].not_before && start_worker(&w[i], &set) == 0)
+				return 0; /* a worker: go and serve */
+		sig = sigtimedwait(&set, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		quick_deaths = reap(w, n, quick_deaths);
+		if (quick_deaths >= QUICK_DEATHS_MAX) {
+			log_msg("supervisor: %d workers in a row died at once; giving up", quick_deaths);
+			result = 2;
+			break;
 		}
-		i = slot_of(pids, n, pid);
-		if (i < 0 || stopping)
-			continue;
-		log_msg("supervisor: worker %ld ended (%s %d); starting another", (long)pid,
-			WIFSIGNALED(status) ? "signal" : "status",
-			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-		if (time(NULL) - started[i] < 1)
-			sleep(1); /* a worker that dies at once is not restarted in a tight loop */
-		pids[i] = start_worker();
-		if (pids[i] == 0)
-			return 0;
-		started[i] = time(NULL);
 	}
-	stop_workers(pids, n);
-	return 1;
+	stop_workers(w, n);
+	return result;
 }

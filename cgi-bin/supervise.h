@@ -2,11 +2,14 @@
 #ifndef SCE_SUPERVISE_H
 #define SCE_SUPERVISE_H
 
+#define SUPERVISE_MAX 256
+
 /*
- * Forks n (1..256) workers that share the listening socket on fd 0, and keeps n running: a
- * worker that ends is replaced (after a second when it lived less than one). Returns 0 in a
- * worker, which goes on to serve; in the supervisor it returns 1 once SIGTERM or SIGINT came and
- * every worker, sent SIGTERM, has ended; -1 when n is out of range.
+ * Forks n (1..SUPERVISE_MAX) workers that share the listening socket on fd 0, and keeps n running: a
+ * worker that ends is replaced (after a second when it lived less than one; a failed fork is
+ * tried again a second later). Returns 0 in a worker, which goes on to serve. In the supervisor
+ * it returns once every worker, sent SIGTERM, has ended: 1 after SIGTERM or SIGINT, 2 after ten
+ * workers in a row died within a second of their start; -1 when n is out of range.
  */
 int supervise(int n);
 

@@ -12,8 +12,8 @@ security=${SCE_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
 cache=${SCE_DEBOOTSTRAP_CACHE:-/var/cache/apt/archives}
 force=0
 [ "${1:-}" = "--force" ] && force=1
-# 2: the Node.js image carries a startup snapshot (images/node-stdin.js).
-version=2
+# 3: the Node.js image carries a startup snapshot (images/node-stdin.js, as of this version).
+version=3
 label=org.safe-code-executor.image
 
 build() { # image setup packages... (setup: a function given the root, or :)
@@ -41,7 +41,7 @@ build() { # image setup packages... (setup: a function given the root, or :)
         sh -c 'apt-get -q update && apt-get -q -y upgrade && apt-get clean' >"$root.log" 2>&1 ||
         { tail -n 20 "$root.log" >&2; rm -f "$root.log"; return 1; }
     rm -f "$root.log"
-    "$setup" "$root"
+    "$setup" "$root" || return 1  # (the RETURN trap removes the tree)
     find "$root" -xdev -perm /6000 -type f -exec chmod ug-s {} +
     rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/usr/share/doc/* \
         "$root"/usr/share/man/* "$root"/usr/share/locale/* "$root"/dev/* "$root"/run/* "$root"/tmp/*
@@ -55,12 +55,12 @@ build() { # image setup packages... (setup: a function given the root, or :)
 py=$(conf_value python_image); js=$(conf_value javascript_image)
 # Node.js from Debian has no startup snapshot of its own: build one that runs stdin like `node -`.
 node_snapshot() {
-    install -D -m 0644 "$SCE_ROOT/images/node-stdin.js" "$1/usr/lib/sce/node-stdin.js"
-    chroot "$1" /usr/bin/env -i PATH=/usr/bin:/bin node --snapshot-blob /usr/lib/sce/node-stdin.blob \
-        --build-snapshot /usr/lib/sce/node-stdin.js
+    install -D -m 0644 "$SCE_ROOT/images/node-stdin.js" "$1/usr/lib/sce/node-stdin.js" &&
+        chroot "$1" /usr/bin/env -i PATH=/usr/bin:/bin node --snapshot-blob \
+            /usr/lib/sce/node-stdin.blob --build-snapshot /usr/lib/sce/node-stdin.js || return 1
     echo 'console.log(2+2)' | chroot "$1" /usr/bin/env -i PATH=/usr/bin:/bin \
         node --snapshot-blob /usr/lib/sce/node-stdin.blob | grep -qx 4 ||
-        die "the Node.js startup snapshot does not run programs"
+        { echo "error: the Node.js startup snapshot does not run programs" >&2; return 1; }
 }
 
 build "${py:-sce-python:3.11}" : python3

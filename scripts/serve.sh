@@ -44,7 +44,7 @@ stop() {
     # The programs finish what they are doing (a run, a refill) before the sweep.
     local p i running
     # shellcheck disable=SC2086
-    [ -n "$programs" ] && [ "$server" != lighttpd ] && kill -TERM $programs 2>/dev/null
+    [ -n "$programs" ] && [ "$server" != lighttpd ] && { kill -TERM $programs 2>/dev/null || true; }
     for i in $(seq 1 150); do
         running=0
         for p in $programs; do
@@ -53,7 +53,7 @@ stop() {
         [ "$running" = 0 ] && break
         sleep 0.2
     done
-    [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
+    [ -n "$tail_pid" ] && { kill "$tail_pid" 2>/dev/null || true; }
     sweep_containers "$instance"
     rm -rf "$SCE_STATE"
 }

@@ -310,3 +310,41 @@ def test_systemd_units(tmp_path):
         ids = containers_of(instance)
         if ids:
             subprocess.run([DOCKER, "rm", "-f", *ids], capture_output=True)
+
+
+def test_workers_end_whenever_the_stop_comes(tmp_path):
+    """SIGTERM to the supervisor while a worker is being replaced (its restart is due a second
+    later, or it was just forked): every time, all workers end and the supervisor exits 0."""
+    env = {"PATH": "/usr/bin:/bin", "SCE_CONFIG": str(ROOT / "conf/sce.conf")}
+    for i in range(12):
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(tmp_path / f"h{i}.sock"))
+        listener.listen(8)
+        sup = subprocess.Popen([str(ROOT / "cgi-bin/history.fcgi"), "--workers", "2"],
+                               stdin=listener, env=env, stderr=subprocess.DEVNULL)
+        listener.close()
+        try:
+            assert wait_for(lambda: len(children(sup.pid)) == 2)
+            workers = children(sup.pid)
+            os.kill(workers[0], signal.SIGKILL)
+            time.sleep((i % 4) * 0.35)  # before the reap, during the delay, around the restart
+            workers = set(workers) | set(children(sup.pid))
+            sup.send_signal(signal.SIGTERM)
+            assert sup.wait(timeout=5) == 0
+            assert not any(running(w) for w in workers)
+        finally:
+            if sup.poll() is None:
+                sup.kill()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--workers", "3x"], "--workers takes a number of processes"),
+    (["--workers", "0"], "--workers: give 1 to 256"),
+    (["--workers", "2", "3"], "--workers takes a number of processes"),
+    (["--workers"], "--workers needs a listening socket on stdin"),
+])
+def test_workers_refuses_bad_use(args, message):
+    p = subprocess.run([str(ROOT / "cgi-bin/history.fcgi"), *args], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=10,
+                       env={"PATH": "/usr/bin:/bin", "SCE_CONFIG": str(ROOT / "conf/sce.conf")})
+    assert p.returncode == 2 and message in p.stderr, p.stderr

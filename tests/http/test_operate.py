@@ -2,8 +2,11 @@
 many FastCGI processes sharing them."""
 import concurrent.futures
 import re
+import time
 
 import requests
+
+from conftest import DOCKER, start_stack, stop_stack
 
 
 def metrics(stack):
@@ -62,3 +65,24 @@ def test_one_log_line_per_run(stack, clean):
     lines = [l for l in stack.log().splitlines() if "run from 127.0.0.1 (python): ok" in l]
     assert lines and re.search(r"ok, exit 0, \d+ ms, (warm|cold), 7\+0 bytes of output", lines[-1])
     assert "print('logged')" not in stack.log()  # user code is not logged
+
+
+def test_a_flood_of_readyz_is_not_a_flood_of_docker_processes(tmp_path):
+    """/readyz asks Docker at most once per 2 s per history.fcgi process (there are 2)."""
+    calls = tmp_path / "docker-calls"
+    wrapper = tmp_path / "docker"
+    wrapper.write_text(f"#!/bin/sh\necho \"$1\" >>{calls}\nexec {DOCKER} \"$@\"\n")
+    wrapper.chmod(0o755)
+    s, proc = start_stack(tmp_path, f"docker = {wrapper}\n")
+    try:
+        before = calls.read_text().count("version\n") if calls.exists() else 0
+        start = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda _: requests.get(s.url("/readyz"), timeout=30),
+                                    range(200)))
+        elapsed = time.monotonic() - start
+        assert {r.json()["docker"] for r in answers} == {True}
+        asked = calls.read_text().count("version\n") - before
+        assert asked <= 2 * (int(elapsed / 2) + 1), (asked, elapsed)
+    finally:
+        stop_stack(s, proc)

@@ -112,7 +112,7 @@ static void test_exec_argv(void **state)
 	(void)state;
 	config_defaults(&defaults);
 	container_init(&ct, &defaults, LANG_PYTHON);
-	container_exec_argv(&a, &defaults, &ct);
+	container_exec_argv(&a, &defaults, &ct, "print(1)", 8);
 	n = argc_of(a.argv);
 	assert_string_equal(a.argv[1], "exec");
 	assert_string_equal(a.argv[2], "--interactive");
@@ -121,7 +121,11 @@ static void test_exec_argv(void **state)
 	assert_string_equal(a.argv[n - 4], "python3");
 	assert_string_equal(a.argv[n - 1], "-");
 	ct.lang = LANG_JAVASCRIPT;
-	container_exec_argv(&a, &defaults, &ct);
+	container_exec_argv(&a, &defaults, &ct, "import('os')", 12);
+	n = argc_of(a.argv);
+	assert_string_equal(a.argv[n - 2], "node"); /* import() needs plain node - */
+	assert_string_equal(a.argv[n - 1], "-");
+	container_exec_argv(&a, &defaults, &ct, "console.log(1)", 14);
 	n = argc_of(a.argv);
 	assert_string_equal(a.argv[n - 3], "sh");
 	assert_string_equal(a.argv[n - 2], "-c");
