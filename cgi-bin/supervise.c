@@ -1,5 +1,5 @@
 /* supervise.c - keeps N worker processes on one inherited listening socket (systemd's
- * StandardInput=socket gives a single process the socket; lighttpd and spawn-fcgi fork their own). */
+ * StandardInput=socket hands the socket to one process; lighttpd and spawn-fcgi fork their own). */
 #include "supervise.h"
 
 #include <errno.h>
@@ -14,9 +14,9 @@
 #define QUICK_DEATHS_MAX 10 /* workers in a row that died within a second: give up */
 
 struct worker {
-	pid_t pid;       /* 0: to be started */
-	double started;  /* monotonic seconds */
-	double not_before;
+	pid_t pid;         /* 0: to be started */
+	double started;    /* monotonic seconds */
+	double not_before; /* no restart before then */
 };
 
 static double now(void)
