@@ -62,7 +62,7 @@ $(BUILD)/%.fcgi: $(BUILD)/%_main.o $(LIB_OBJ)
 	@test "$(V)" = 1 || echo "  LINK    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(wildcard cgi-bin/*.h)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(wildcard cgi-bin/*.h tests/unit/*.h)
 	@mkdir -p $(@D)
 	@test "$(V)" = 1 || echo "  TEST-CC $<"
 	$(Q)$(CC) $(CPPFLAGS) -Icgi-bin $(CFLAGS) $(WARNINGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) \

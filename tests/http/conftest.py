@@ -93,6 +93,14 @@ class Stack:
                 pass
         return idle
 
+    def idle_states(self):
+        """Docker's state of each idle warm container (all "running" when the pool is sound)."""
+        idle = self.idle_pool()
+        if not idle:
+            return []
+        return subprocess.run([DOCKER, "inspect", "--format", "{{.State.Status}}", *idle],
+                              capture_output=True, text=True).stdout.split()
+
     def used_containers(self):
         """Containers that are not idle in the warm pool: the ones that ran (or run) code."""
         idle = self.idle_pool()

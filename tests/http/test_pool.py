@@ -34,11 +34,7 @@ def test_runs_use_the_warm_pool_and_it_refills(stack, clean):
         assert stack.run(lang, code)[0] == 200
     assert stack.log().count(", warm, ") == before + 2
     stack.settle()
-    idle = stack.idle_pool()
-    assert len(idle) == 4
-    states = subprocess.run([DOCKER, "inspect", "--format", "{{.State.Status}}", *idle],
-                            capture_output=True, text=True).stdout.split()
-    assert states == ["running"] * 4
+    assert stack.idle_states() == ["running"] * 4
 
 
 def test_idle_containers_carry_every_restriction(stack, clean):

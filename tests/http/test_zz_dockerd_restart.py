@@ -39,8 +39,4 @@ def test_dockerd_restart(stack, clean):
         status, body = stack.run("python", "print('back')")
         assert (status, body["output"]) == (200, "back\n")
     stack.settle()
-    idle = stack.idle_pool()
-    assert len(idle) == 4
-    states = subprocess.run([DOCKER, "inspect", "--format", "{{.State.Status}}", *idle],
-                            capture_output=True, text=True).stdout.split()
-    assert states == ["running"] * 4
+    assert stack.idle_states() == ["running"] * 4

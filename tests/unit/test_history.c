@@ -20,6 +20,7 @@
 
 #include "history_store.h"
 #include "spawn.h"
+#include "tmpdir.h"
 
 static char dir[64];
 static char path[128];
@@ -27,8 +28,7 @@ static char path[128];
 static int setup(void **state)
 {
 	(void)state;
-	strcpy(dir, "/tmp/sce-test-history.XXXXXX");
-	if (!mkdtemp(dir))
+	if (tmpdir_make(dir, sizeof(dir), "history"))
 		return -1;
 	snprintf(path, sizeof(path), "%s/history.json", dir);
 	return 0;
@@ -36,11 +36,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return tmpdir_remove(dir);
 }
 
 static cJSON *entry(int i)

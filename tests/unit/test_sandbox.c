@@ -19,6 +19,7 @@
 #include "pool.h"
 #include "sandbox.h"
 #include "spawn.h"
+#include "tmpdir.h"
 
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -213,8 +214,7 @@ static int count_in(const char *sub)
 static int setup(void **state)
 {
 	(void)state;
-	strcpy(dir, "/tmp/sce-test-sandbox.XXXXXX");
-	if (!mkdtemp(dir))
+	if (tmpdir_make(dir, sizeof(dir), "sandbox"))
 		return -1;
 	put("docker", fake);
 	config_defaults(&cfg);
@@ -231,11 +231,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return tmpdir_remove(dir);
 }
 
 /* Runs print(1) in mode; afterwards the container is handed back as the handler does. */
