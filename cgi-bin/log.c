@@ -1,5 +1,5 @@
-/* log.c - writes one line per message to stderr, with the program name and pid (which the
- * journal adds itself when stderr is the journal's). */
+/* log.c - writes one line per message to stderr, with the time, the program name and pid (which
+ * the journal adds itself when stderr is the journal's). */
 #include "log.h"
 
 #include <stdarg.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *prog = "sce";
@@ -32,11 +33,17 @@ void log_init(const char *program)
 
 void log_msg(const char *fmt, ...)
 {
-	char line[2048];
+	char line[2048], when[32] = "";
+	time_t now = time(NULL);
+	struct tm tm;
 	va_list ap;
-	int n;
+	int n = 0;
 
-	n = to_journal ? 0 : snprintf(line, sizeof(line), "%.64s[%ld]: ", prog, (long)getpid());
+	if (!to_journal) {
+		if (localtime_r(&now, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S: ", &tm);
+		n = snprintf(line, sizeof(line), "%s%.64s[%ld]: ", when, prog, (long)getpid());
+	}
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
