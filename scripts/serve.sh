@@ -53,6 +53,9 @@ stop() {
         [ "$running" = 0 ] && break
         sleep 0.2
     done
+    if [ "$server" = lighttpd ] && [ -n "$server_pid" ]; then
+        kill -TERM -- "-$server_pid" 2>/dev/null || true  # the programs lighttpd left
+    fi
     [ -n "$tail_pid" ] && { kill "$tail_pid" 2>/dev/null || true; }
     sweep_containers "$instance"
     rm -rf "$SCE_STATE"
@@ -84,7 +87,9 @@ spawn_programs() {
 case $server in
 lighttpd)
     lighttpd -tt -f "$SCE_ROOT/conf/lighttpd.conf" >/dev/null
-    lighttpd -D -f "$SCE_ROOT/conf/lighttpd.conf" &
+    # In a process group of its own: Ctrl+C reaches this script, which stops lighttpd gracefully,
+    # and a program lighttpd starts again while shutting down is still found by its group.
+    setsid lighttpd -D -f "$SCE_ROOT/conf/lighttpd.conf" &
     server_pid=$!
     ;;
 nginx)

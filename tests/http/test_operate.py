@@ -1,7 +1,9 @@
 """Operating the service: /healthz, /readyz, and /metrics counts that match the runs made, with
 many FastCGI processes sharing them."""
 import concurrent.futures
+import os
 import re
+import signal
 import time
 
 import requests
@@ -88,3 +90,31 @@ def test_a_flood_of_readyz_is_not_a_flood_of_docker_processes(tmp_path):
         assert asked <= 2 * (int(elapsed / 2) + 1), (asked, elapsed)
     finally:
         stop_stack(s, proc)
+
+
+def test_ctrl_c_leaves_nothing_running(tmp_path):
+    """Ctrl+C in the terminal of `make run`: SIGINT to its whole foreground group. Afterwards no
+    web server, no program of this instance, no container."""
+    s, proc = start_stack(tmp_path)
+    config = str(s.workdir / "sce.conf")
+    assert s.run("python", "print(1)")[0] == 200
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+
+    def ours():
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+                state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if f"SCE_CONFIG={config}".encode() in environ and state != "Z":
+                found.append(pid + " " + open(f"/proc/{pid}/cmdline").read().replace("\0", " "))
+        return found
+
+    deadline = time.monotonic() + 10
+    while ours() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ours() == []
+    assert s.containers() == []
