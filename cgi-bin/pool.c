@@ -400,7 +400,7 @@ void pool_sweep(const struct config *cfg, enum sweep how)
 	drop_orphan_records(cfg, "owned", listing, listed_at, everything);
 	if (removed)
 		log_msg("sweep: removed %d container(s) %s", removed,
-			everything ? "left from before" : "without a live owner");
+			everything ? "of the instance" : "without a live owner");
 out:
 	free(listing);
 	free(copy);

@@ -77,13 +77,3 @@ docker_down() {
     done
     SCE_STARTED_DOCKERD=
 }
-
-# Removes the containers of an instance (left behind by a crash, or by a run being killed).
-sweep_containers() {
-    local ids
-    ids=$("$DOCKER" ps -aq --filter "label=$SCE_LABEL=$1" 2>/dev/null) || return 0
-    [ -z "$ids" ] && return 0
-    echo "removing $(echo "$ids" | wc -l) leftover container(s) of instance $1"
-    # shellcheck disable=SC2086
-    "$DOCKER" rm -f $ids >/dev/null 2>&1 || true
-}

@@ -57,7 +57,7 @@ stop() {
         kill -TERM -- "-$server_pid" 2>/dev/null || true  # the programs lighttpd left
     fi
     [ -n "$tail_pid" ] && { kill "$tail_pid" 2>/dev/null || true; }
-    sweep_containers "$instance"
+    "$SCE_ROOT/cgi-bin/run.fcgi" --cleanup  # the instance's containers and their records
     rm -rf "$SCE_STATE"
 }
 trap stop EXIT

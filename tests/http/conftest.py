@@ -29,6 +29,20 @@ SERVER = os.environ.get("SCE_SERVER", "lighttpd")
 STANDALONE = SERVER in ("lighttpd", "nginx")
 
 
+def containers_of(instance):
+    """Names of all containers of an instance (the idle warm pool included)."""
+    out = subprocess.run([DOCKER, "ps", "-a", "--filter", f"label={LABEL}={instance}",
+                          "--format", "{{.Names}}"], check=True, capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def remove_containers(instance):
+    """What a test's own service left behind, removed (a test's clean-up, not a check)."""
+    names = containers_of(instance)
+    if names:
+        subprocess.run([DOCKER, "rm", "-f", *names], capture_output=True)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -78,10 +92,7 @@ class Stack:
 
     def containers(self):
         """Names of all containers of this instance, the idle warm pool included."""
-        out = subprocess.run([DOCKER, "ps", "-a", "--filter", f"label={LABEL}={self.instance}",
-                              "--format", "{{.Names}}"],
-                             check=True, capture_output=True, text=True).stdout
-        return out.split()
+        return containers_of(self.instance)
 
     def idle_pool(self):
         """{name: id} of the idle warm containers, from the service's records."""

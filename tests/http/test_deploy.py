@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 
-from conftest import DOCKER, LABEL, ROOT, free_port
+from conftest import ROOT, containers_of, free_port, remove_containers
 
 
 def test_install_tree(tmp_path):
@@ -94,10 +94,7 @@ def stop_programs(tmp, instance):
     deadline = time.monotonic() + 60
     while any(running(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
-    ids = subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label={LABEL}={instance}"],
-                         capture_output=True, text=True).stdout.split()
-    if ids:
-        subprocess.run([DOCKER, "rm", "-f", *ids], capture_output=True)
+    remove_containers(instance)
 
 
 def wait_up(url):
@@ -204,11 +201,6 @@ def test_drop_in_in_a_bare_nginx_server_block(tmp_path):
         nginx.stop()
 
 
-def containers_of(instance):
-    return subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label={LABEL}={instance}"],
-                          capture_output=True, text=True).stdout.split()
-
-
 def unit(path):
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str
@@ -307,9 +299,7 @@ def test_systemd_units(tmp_path):
         for p in procs.values():
             if p.poll() is None:
                 p.kill()
-        ids = containers_of(instance)
-        if ids:
-            subprocess.run([DOCKER, "rm", "-f", *ids], capture_output=True)
+        remove_containers(instance)
 
 
 def test_workers_end_whenever_the_stop_comes(tmp_path):

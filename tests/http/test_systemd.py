@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import DOCKER, LABEL, ROOT
+from conftest import DOCKER, ROOT, containers_of, remove_containers
 
 IMAGE = "sce-systemd-test:1"
 PACKAGES = "systemd,systemd-sysv,libfcgi0ldbl,libcjson1,libfcgi-bin,procps"
@@ -82,11 +82,6 @@ class Box:
         subprocess.run([DOCKER, "rm", "-f", self.name], capture_output=True)
 
 
-def containers_of(instance):
-    return subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label={LABEL}={instance}"],
-                          capture_output=True, text=True).stdout.split()
-
-
 @pytest.fixture
 def box(tmp_path):
     build_image()
@@ -102,9 +97,7 @@ def box(tmp_path):
         yield b
     finally:
         b.remove()
-        left = containers_of(instance)
-        if left:
-            subprocess.run([DOCKER, "rm", "-f", *left], capture_output=True)
+        remove_containers(instance)
 
 
 def test_units_under_systemd(box):

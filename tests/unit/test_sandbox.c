@@ -194,14 +194,15 @@ static void drop(const char *name)
 	unlink(path);
 }
 
-static int count_in(const char *sub)
+/* Records of containers being made or used (the pool's are counted by pool_size). */
+static int owned_records(void)
 {
 	char path[256];
 	struct dirent *e;
 	DIR *d;
 	int n = 0;
 
-	snprintf(path, sizeof(path), "%s/state/%s", dir, sub);
+	snprintf(path, sizeof(path), "%s/state/owned", dir);
 	d = opendir(path);
 	if (!d)
 		return 0;
@@ -263,7 +264,7 @@ static void test_ok_code_on_stdin_and_cleanup(void **state)
 	assert_int_equal(res.used.memory_peak, -1); /* no cgroup files: unknown */
 	assert_string_equal(slurp("stdin"), "print(1)");
 	assert_non_null(strstr(slurp("rm.log"), "rm --force --volumes sce-default-"));
-	assert_int_equal(count_in("owned"), 0);
+	assert_int_equal(owned_records(), 0);
 	run_result_release(&res);
 }
 
@@ -291,7 +292,7 @@ static void test_missing_image(void **state)
 	assert_int_equal(run("ok", &res, err), -1);
 	assert_string_equal(err, "sandbox image sce-python:3.11 is not available: build it with make images");
 	assert_null(res.output);
-	assert_int_equal(count_in("owned"), 0);
+	assert_int_equal(owned_records(), 0);
 	put("create", "nodaemon");
 	assert_int_equal(run("ok", &res, err), -1);
 	assert_string_equal(err, "sandbox unavailable: the Docker engine is not running");
@@ -378,15 +379,15 @@ static void test_pool(void **state)
 	cfg.warm_python = 2;
 	drop("run.log");
 	pool_refill(&cfg, NULL, NULL);
-	assert_int_equal(count_in("pool/python"), 2);
-	assert_int_equal(count_in("pool/javascript"), 0);
+	assert_int_equal(pool_size(&cfg, LANG_PYTHON), 2);
+	assert_int_equal(pool_size(&cfg, LANG_JAVASCRIPT), 0);
 	assert_int_equal(run("ok", &res, err), 0);
 	assert_true(res.warm);
-	assert_int_equal(count_in("pool/python"), 1);
-	assert_int_equal(count_in("owned"), 0);
+	assert_int_equal(pool_size(&cfg, LANG_PYTHON), 1);
+	assert_int_equal(owned_records(), 0);
 	run_result_release(&res);
 	pool_refill(&cfg, NULL, NULL);
-	assert_int_equal(count_in("pool/python"), 2);
+	assert_int_equal(pool_size(&cfg, LANG_PYTHON), 2);
 	/* A warm container that is no longer running: the run gets a new one. */
 	put("mode", "gone");
 	drop("run.log");
@@ -394,8 +395,8 @@ static void test_pool(void **state)
 	if (res.has_container)
 		pool_done(&cfg, &res.ct);
 	/* the dead one from the pool, then a new one made for the run: the other idle one stays */
-	assert_int_equal(count_in("pool/python"), 1);
-	assert_int_equal(count_in("owned"), 0);
+	assert_int_equal(pool_size(&cfg, LANG_PYTHON), 1);
+	assert_int_equal(owned_records(), 0);
 	/* The sweep: a container without a record goes; an idle running one stays. */
 	pool_refill(&cfg, NULL, NULL);
 	drop("rm.log");
@@ -403,7 +404,7 @@ static void test_pool(void **state)
 	put("ps", ps);
 	pool_sweep(&cfg, SWEEP_EVERYTHING); /* also the idle ones */
 	assert_non_null(strstr(slurp("rm.log"), "sce-default-1-stray"));
-	assert_int_equal(count_in("pool/python"), 0);
+	assert_int_equal(pool_size(&cfg, LANG_PYTHON), 0);
 	cfg.warm_python = 0;
 }
 
