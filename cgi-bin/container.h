@@ -15,6 +15,7 @@ struct container {
 	enum language lang;
 	char name[96];  /* sce-<instance>-<pid>-<random> */
 	char id[80];    /* docker's 64 hex digits, once created */
+	int removed;    /* docker rm done already (a run cut short): only the record is left */
 };
 
 /*

@@ -3,13 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "config.h"
 #include "handlers.h"
 #include "history_store.h"
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "request.h"
 #include "spawn.h"
 
@@ -50,16 +50,15 @@ static void healthz(const struct config *cfg, struct response *res)
 
 static void docker_ready(const struct config *cfg, int *docker_ok, int *images_ok)
 {
-	static struct timespec checked;
+	static int64_t checked;
 	static int known, last_docker, last_images;
 	char *version[] = { (char *)cfg->docker, "version", "--format", "{{.Server.Version}}", NULL };
 	char *images[] = { (char *)cfg->docker, "image", "inspect", "--format", "{{.Id}}",
 			   (char *)cfg->python_image, (char *)cfg->javascript_image, NULL };
 	char out[256];
-	struct timespec now;
+	int64_t now = mono_ms();
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!known || now.tv_sec - checked.tv_sec >= READY_CACHE_S) {
+	if (!known || now - checked >= READY_CACHE_S * 1000) {
 		last_docker = spawn_capture(cfg->docker, version, 5000, out, sizeof(out)) == 0;
 		last_images = last_docker &&
 			      spawn_capture(cfg->docker, images, 5000, out, sizeof(out)) == 0;
@@ -72,22 +71,11 @@ static void docker_ready(const struct config *cfg, int *docker_ok, int *images_o
 
 static void readyz(const struct config *cfg, struct response *res)
 {
-	int docker_ok, images_ok;
-	char *text;
-
-	docker_ready(cfg, &docker_ok, &images_ok);
-	text = metrics_text_new(cfg);
-	int py = 0, js = 0, pool_ok, ready;
+	int docker_ok, images_ok, pool_ok, ready;
+	int py = pool_size(cfg, LANG_PYTHON), js = pool_size(cfg, LANG_JAVASCRIPT);
 	cJSON *o = cJSON_CreateObject();
 
-	if (text) {
-		const char *p = strstr(text, "sce_warm_pool_size{language=\"python\"} ");
-		const char *j = strstr(text, "sce_warm_pool_size{language=\"javascript\"} ");
-
-		py = p ? atoi(p + strlen("sce_warm_pool_size{language=\"python\"} ")) : 0;
-		js = j ? atoi(j + strlen("sce_warm_pool_size{language=\"javascript\"} ")) : 0;
-	}
-	free(text);
+	docker_ready(cfg, &docker_ok, &images_ok);
 	pool_ok = py >= cfg->warm_python && js >= cfg->warm_javascript;
 	ready = docker_ok && images_ok && pool_ok;
 	if (!o || !cJSON_AddBoolToObject(o, "ready", ready) ||

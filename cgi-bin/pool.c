@@ -87,12 +87,15 @@ static int write_record(const struct config *cfg, const char *path, long pid, co
 	if (fd < 0)
 		return -1;
 	n = snprintf(text, sizeof(text), "%ld %s\n", pid, id);
-	if (write(fd, text, (size_t)n) == n && !close(fd) && !rename(tmp, path))
+	if (write(fd, text, (size_t)n) != n) {
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (!close(fd) && !rename(tmp, path))
 		ret = 0;
 	else
 		unlink(tmp);
-	if (ret && fd >= 0)
-		close(fd);
 	return ret;
 }
 
@@ -130,9 +133,13 @@ static int make_owned(const struct config *cfg, enum language lang, struct conta
 		snprintf(err, errlen, "service unavailable: cannot keep track of containers");
 		return -1;
 	}
-	if (container_create(cfg, ct, err, errlen) ||
-	    write_record(cfg, rec, (long)getpid(), ct->id)) {
-		unlink(rec);
+	if (container_create(cfg, ct, err, errlen)) {
+		unlink(rec); /* what a failed docker run may have left has no record: a stray */
+		return -1;
+	}
+	if (write_record(cfg, rec, (long)getpid(), ct->id)) {
+		snprintf(err, errlen, "service unavailable: cannot keep track of containers");
+		pool_done(cfg, ct); /* made but not recorded: removed now, or left to the sweep */
 		return -1;
 	}
 	return 0;
@@ -195,23 +202,24 @@ static void sweep_soon(const struct config *cfg)
 		log_msg("cannot mark %s: %s", lock, strerror(errno));
 }
 
-void pool_done(const struct config *cfg, const struct container *ct)
+int pool_done(const struct config *cfg, const struct container *ct)
 {
 	char rec[PATH_MAX];
 	int lock;
 
 	if (record_path(rec, sizeof(rec), cfg, "owned", ct->name))
-		return;
-	if (container_remove(cfg, ct->name) == 0) {
+		return -1;
+	if (ct->removed || container_remove(cfg, ct->name) == 0) {
 		lock = lock_records(cfg);
 		unlink(rec);
 		unlock(lock);
-		return;
+		return 0;
 	}
 	/* Docker could not remove it (the engine down?): leave it to the sweep, as a container of
 	 * no live process, and make that sweep due. */
 	write_record(cfg, rec, 0, ct->id[0] ? ct->id : "-");
 	sweep_soon(cfg);
+	return -1;
 }
 
 static int count_entries(const char *dir)
@@ -383,17 +391,14 @@ void pool_sweep(const struct config *cfg, enum sweep how)
 	}
 	strcpy(copy, listing);
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char name[96], state[32], rec[PATH_MAX];
+		char state[32];
 
-		if (sscanf(line, "%95s %31s", name, state) != 2 || !take_stray(cfg, name, state, everything))
+		struct container stray = { 0 };
+
+		if (sscanf(line, "%95s %31s", stray.name, state) != 2 ||
+		    !take_stray(cfg, stray.name, state, everything))
 			continue;
-		if (container_remove(cfg, name) == 0 &&
-		    !record_path(rec, sizeof(rec), cfg, "owned", name)) {
-			int records = lock_records(cfg);
-			unlink(rec);
-			unlock(records);
-		}
-		removed++;
+		removed += pool_done(cfg, &stray) == 0; /* taken as ours: removed like a used one */
 	}
 	drop_orphan_records(cfg, "pool/python", listing, listed_at, everything);
 	drop_orphan_records(cfg, "pool/javascript", listing, listed_at, everything);

@@ -22,8 +22,8 @@
  * by an atomic rename, so no two processes get the same; none close to its idle end), else a
  * new one made now. Returns 0 with ct filled,
  * or -1 with err (a message fit for a client).
- * pool_done() removes a used container and its record; when docker can't, the record is left
- * for the next sweep (made due).
+ * pool_done() removes a used container (no docker rm when ct->removed) and its record: 0; when
+ * docker can't, the record is left for the next sweep (made due): -1.
  * pool_refill() tops each language's pool up to its configured size; one process at a time per
  * language (others skip). It stops early once *stop is set, or once waiting() says a request is
  * waiting for this process (both may be NULL). Meant for after the answer has gone.
@@ -34,7 +34,7 @@
  */
 int pool_get(const struct config *cfg, enum language lang, int warm_ok, struct container *ct,
 	     int *warm, char *err, size_t errlen);
-void pool_done(const struct config *cfg, const struct container *ct);
+int pool_done(const struct config *cfg, const struct container *ct);
 void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop, int (*waiting)(void));
 
 /* Idle containers of lang in the pool now. */

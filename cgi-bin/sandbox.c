@@ -46,7 +46,7 @@ static char *text_of(const struct capture *cap, size_t from)
 
 /* Runs the program in ct. 0: it ran (res filled); 1: the container was not usable (a stale warm
  * one; the caller may try a new one); -1: failure, err filled. */
-static int exec_in(const struct config *cfg, const struct container *ct, const char *code,
+static int exec_in(const struct config *cfg, struct container *ct, const char *code,
 		   size_t code_len, const struct interrupt *intr, struct run_result *res, char *err,
 		   size_t errlen)
 {
@@ -81,7 +81,7 @@ static int exec_in(const struct config *cfg, const struct container *ct, const c
 		 * the client is gone. */
 		if (started)
 			container_figures(cfg, ct->id, &res->used);
-		container_remove(cfg, ct->name);
+		ct->removed = container_remove(cfg, ct->name) == 0;
 		if (child_pump(&c, mono_ms() + 2000, 0, NULL) != PUMP_EOF)
 			child_kill(&c);
 		timed_out = end == PUMP_DEADLINE && started;

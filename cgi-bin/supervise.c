@@ -10,22 +10,15 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "spawn.h"
 
 #define QUICK_DEATHS_MAX 10 /* workers in a row that died within a second: give up */
 
 struct worker {
-	pid_t pid;         /* 0: to be started */
-	double started;    /* monotonic seconds */
-	double not_before; /* no restart before then */
+	pid_t pid;          /* 0: to be started */
+	int64_t started;    /* mono_ms() */
+	int64_t not_before; /* no restart before then */
 };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The signals the supervisor takes synchronously (sigtimedwait), blocked from the start so that
  * none is lost between a check and a wait. */
@@ -57,11 +50,11 @@ static pid_t start_worker(struct worker *w, const sigset_t *set)
 	}
 	if (pid < 0) {
 		log_msg("supervisor: fork: %s", strerror(errno));
-		w->not_before = now() + 1;
+		w->not_before = mono_ms() + 1000;
 		return -1;
 	}
 	w->pid = pid;
-	w->started = now();
+	w->started = mono_ms();
 	return pid;
 }
 
@@ -80,7 +73,7 @@ static int reap(struct worker *w, int n, int quick_deaths)
 				WIFSIGNALED(status) ? "signal" : "status",
 				WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 			w[i].pid = 0;
-			w[i].not_before = now() - w[i].started < 1 ? now() + 1 : 0;
+			w[i].not_before = mono_ms() - w[i].started < 1000 ? mono_ms() + 1000 : 0;
 			quick_deaths = w[i].not_before > 0 ? quick_deaths + 1 : 0;
 		}
 	}
@@ -112,7 +105,7 @@ int supervise(int n)
 		int sig;
 
 		for (int i = 0; i < n; i++)
-			if (w[i].pid == 0 && now() >= w[i].not_before && start_worker(&w[i], &set) == 0)
+			if (w[i].pid == 0 && mono_ms() >= w[i].not_before && start_worker(&w[i], &set) == 0)
 				return 0; /* a worker: go and serve */
 		sig = sigtimedwait(&set, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT)
