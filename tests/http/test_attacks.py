@@ -348,6 +348,68 @@ const tcp = (host, port) => new Promise(r => {
         "outside ENETUNREACH", "gateway ENETUNREACH", "host ECONNREFUSED", "dns EAI_AGAIN"]
 
 
+# Address families that --network none does not bound (AF_VSOCK reaches a hypervisor's services,
+# AF_ALG has been a page-cache write primitive) or that load kernel modules on first use: the
+# seccomp profile lets socket() and socketpair() have AF_UNIX, AF_INET and AF_INET6 only.
+REFUSED_FAMILIES = {"AF_VSOCK": 40, "AF_ALG": 38, "AF_PACKET": 17, "AF_KEY": 15, "AF_TIPC": 30,
+                    "AF_NETLINK": 16, "AF_BLUETOOTH": 31, "made-up-200": 200}
+ALLOWED_FAMILIES = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10}
+ALL_FAMILIES = {**ALLOWED_FAMILIES, **REFUSED_FAMILIES}
+# Each family with every socket type, so that no type slips through (AF_ALG takes SEQPACKET).
+FAMILY_RESULTS = {name: ("OPEN" if name in ALLOWED_FAMILIES else "EPERM") for name in ALL_FAMILIES}
+
+
+def test_python_socket_families(stack):
+    body = attack(stack, "python", f'''
+import errno, socket
+for name, family in {ALL_FAMILIES!r}.items():
+    seen = set()
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW, socket.SOCK_SEQPACKET):
+        try:
+            socket.socket(family, kind).close()
+            seen.add("OPEN")
+        except OSError as e:
+            seen.add(errno.errorcode.get(e.errno, str(e.errno)))
+    print(name, "OPEN" if "OPEN" in seen else ",".join(sorted(seen)))
+for name, family in (("pair-AF_UNIX", 1), ("pair-AF_TIPC", 30), ("pair-AF_VSOCK", 40)):
+    try:
+        a, b = socket.socketpair(family, socket.SOCK_STREAM)
+        print(name, "OPEN")
+    except OSError as e:
+        print(name, errno.errorcode.get(e.errno, str(e.errno)))
+''')
+    out = dict(line.split() for line in body["output"].splitlines())
+    assert out == {**FAMILY_RESULTS, "pair-AF_UNIX": "OPEN", "pair-AF_TIPC": "EPERM",
+                   "pair-AF_VSOCK": "EPERM"}, body
+
+
+def test_javascript_socket_families(stack):
+    """Node.js opens only TCP, UDP and Unix sockets itself; a program that wants another family
+    runs a tool of the image that can (perl, from perl-base)."""
+    body = attack(stack, "javascript", r'''
+const cp = require('child_process');
+const families = FAMILIES;
+for (const [name, family] of Object.entries(families)) {
+  const seen = new Set();
+  for (const kind of [1, 2, 3, 5]) {
+    const r = cp.spawnSync('perl', ['-e', 'socket(S, $ARGV[0], $ARGV[1], 0) ? print "OPEN" : print 0 + $!',
+                                    String(family), String(kind)]);
+    const v = r.stdout.toString();
+    seen.add(v === 'OPEN' ? 'OPEN' : v === '1' ? 'EPERM' : 'errno' + v);
+  }
+  console.log(name, seen.has('OPEN') ? 'OPEN' : [...seen].sort().join(','));
+}
+const pair = cp.spawnSync('perl', ['-e', 'socketpair(A, B, 30, 1, 0) ? print "OPEN" : print 0 + $!']);
+console.log('pair-AF_TIPC', pair.stdout.toString() === '1' ? 'EPERM' : pair.stdout.toString());
+const net = require('net');
+const server = net.createServer(c => c.end('unix')).listen('\0sce-test', () => {
+  net.connect('\0sce-test').on('data', d => { console.log('unix-socket', d.toString()); server.close(); });
+});
+'''.replace("FAMILIES", json.dumps(ALL_FAMILIES)))
+    out = dict(line.split() for line in body["output"].splitlines())
+    assert out == {**FAMILY_RESULTS, "pair-AF_TIPC": "EPERM", "unix-socket": "unix"}, body
+
+
 # --- what the program can see ----------------------------------------------------------------
 
 def test_identity_capabilities_and_seccomp(stack):
