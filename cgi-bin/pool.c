@@ -99,20 +99,27 @@ static int write_record(const struct config *cfg, const char *path, long pid, co
 	return ret;
 }
 
-/* Reads "<pid> <id>"; pid 0 and id "" when unreadable. */
+/* Reads "<pid> <id>" from a record this service's user wrote; pid 0 and id "" when unreadable,
+ * not ours, or not a record (the id must be docker's 64 hex digits, or "-" before it is known). */
 static void read_record(const char *path, long *pid, char *id)
 {
 	char text[128] = "";
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	ssize_t n = -1;
 
+	if (fd >= 0 && !fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_uid == geteuid())
+		n = read(fd, text, sizeof(text) - 1);
 	if (fd >= 0)
 		close(fd);
 	text[n > 0 ? n : 0] = '\0';
 	*pid = 0;
 	id[0] = '\0';
-	if (sscanf(text, "%ld %79s", pid, id) < 2)
+	if (sscanf(text, "%ld %79s", pid, id) < 2 ||
+	    (strcmp(id, "-") && (strlen(id) != 64 || strspn(id, "0123456789abcdef") != 64))) {
+		*pid = 0;
 		id[0] = '\0';
+	}
 }
 
 /* Makes a new container with an owned record; 0 or -1 with err. */
@@ -152,8 +159,18 @@ static int too_old(const char *path)
 	return !stat(path, &st) && time(NULL) - st.st_mtime > IDLE_MAX_S;
 }
 
-/* Claims an idle container of lang: 0 with ct filled, 1 when there is none. */
-static int claim(const struct config *cfg, enum language lang, struct container *ct)
+/* A record's name is one of this instance's containers: "sce-<instance>-" then [0-9a-f-]. */
+static int our_name(const struct config *cfg, const char *name)
+{
+	size_t n = strlen(cfg->instance), len = strlen(name);
+
+	if (len >= sizeof(((struct container *)0)->name) || strncmp(name, "sce-", 4) ||
+	    strncmp(name + 4, cfg->instance, n) || name[4 + n] != '-')
+		return 0;
+	return name[5 + n] && strspn(name + 5 + n, "0123456789abcdef-") == len - 5 - n;
+}
+
+int pool_claim(const struct config *cfg, enum language lang, struct container *ct)
 {
 	char dir[PATH_MAX], from[PATH_MAX], to[PATH_MAX], id[80];
 	struct dirent *e;
@@ -161,18 +178,27 @@ static int claim(const struct config *cfg, enum language lang, struct container 
 	long pid;
 	int ret = 1, lock;
 
-	if (record_path(dir, sizeof(dir), cfg, pool_dir(lang), NULL) || !(d = opendir(dir)))
+	if (record_path(dir, sizeof(dir), cfg, pool_dir(lang), NULL))
 		return 1;
+	/* Without the lock a sweep could take the record between the rename and the rewrite: no
+	 * lock, no claim (the run makes a new container). */
 	lock = lock_records(cfg);
-	while (ret && (e = readdir(d))) {
-		if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(ct->name) ||
+	if (lock < 0)
+		return 1;
+	d = opendir(dir);
+	while (d && ret && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || !our_name(cfg, e->d_name) ||
 		    record_path(from, sizeof(from), cfg, pool_dir(lang), e->d_name) ||
 		    record_path(to, sizeof(to), cfg, "owned", e->d_name) || too_old(from))
 			continue; /* an old one is left to the sweep */
-		read_record(from, &pid, id);
-		/* Ours from here: owned, by this process, before it leaves the pool. */
-		if (write_record(cfg, from, (long)getpid(), id) || rename(from, to))
+		/* The rename is the claim: of two claimers, the second finds nothing to rename. */
+		if (rename(from, to))
 			continue;
+		read_record(to, &pid, id);
+		if (strlen(id) != 64 || write_record(cfg, to, (long)getpid(), id)) {
+			unlink(to); /* a container without a record: the sweep removes it */
+			continue;
+		}
 		memset(ct, 0, sizeof(*ct));
 		ct->lang = lang;
 		strcpy(ct->name, e->d_name);
@@ -180,14 +206,15 @@ static int claim(const struct config *cfg, enum language lang, struct container 
 		ret = 0;
 	}
 	unlock(lock);
-	closedir(d);
+	if (d)
+		closedir(d);
 	return ret;
 }
 
 int pool_get(const struct config *cfg, enum language lang, int warm_ok, struct container *ct,
 	     int *warm, char *err, size_t errlen)
 {
-	*warm = warm_ok && claim(cfg, lang, ct) == 0;
+	*warm = warm_ok && pool_claim(cfg, lang, ct) == 0;
 	if (*warm)
 		return 0;
 	return make_owned(cfg, lang, ct, err, errlen);
@@ -310,6 +337,8 @@ static int take_stray(const struct config *cfg, const char *name, const char *st
 	char path[PATH_MAX], owned[PATH_MAX];
 	int lock = lock_records(cfg), where, stray;
 
+	if (lock < 0)
+		return 0; /* not without the lock: a claim may be half done */
 	where = record_of(cfg, name, path, sizeof(path));
 	stray = everything || where == 0 || where == 3 ||
 		(where == 1 && (!strcmp(state, "exited") || !strcmp(state, "dead") || too_old(path)));
@@ -332,9 +361,13 @@ static void drop_orphan_records(const struct config *cfg, const char *sub, const
 	DIR *d;
 	int lock;
 
-	if (record_path(dir, sizeof(dir), cfg, sub, NULL) || !(d = opendir(dir)))
+	if (record_path(dir, sizeof(dir), cfg, sub, NULL))
 		return;
 	lock = lock_records(cfg);
+	if (lock < 0 || !(d = opendir(dir))) {
+		unlock(lock);
+		return;
+	}
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.' || record_path(path, sizeof(path), cfg, sub, e->d_name))
 			continue;

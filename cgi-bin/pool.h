@@ -35,6 +35,9 @@
 int pool_get(const struct config *cfg, enum language lang, int warm_ok, struct container *ct,
 	     int *warm, char *err, size_t errlen);
 int pool_done(const struct config *cfg, const struct container *ct);
+/* pool_claim() takes one idle container of lang out of the pool for this process: 0 with ct
+ * filled, 1 when there is none (or the records lock can't be had). */
+int pool_claim(const struct config *cfg, enum language lang, struct container *ct);
 void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop, int (*waiting)(void));
 
 /* Idle containers of lang in the pool now. */

@@ -1,0 +1,198 @@
+/* test_pool.c - claiming idle containers: each one goes to at most one run, also when the
+ * records lock can't be had; records that are not this instance's are never used. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "pool.h"
+#include "tmpdir.h"
+
+#define CLAIMERS 24
+#define IDLE 6
+
+static char dir[64];
+static struct config cfg;
+
+static int setup(void **state)
+{
+	char path[PATH_MAX];
+
+	(void)state;
+	if (tmpdir_make(dir, sizeof(dir), "pool"))
+		return -1;
+	config_defaults(&cfg);
+	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", dir);
+	snprintf(cfg.instance, sizeof(cfg.instance), "unit");
+	snprintf(path, sizeof(path), "%s/pool", dir);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/pool/python", dir);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/owned", dir);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	return mkdir(path, 0700);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return tmpdir_remove(dir);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* An idle record as the refill leaves it: "<pid> <64 hex digits>". */
+static void add_idle(const char *name)
+{
+	char path[PATH_MAX], text[128];
+
+	snprintf(path, sizeof(path), "%s/pool/python/%s", dir, name);
+	snprintf(text, sizeof(text), "%d %064x\n", 1, 7);
+	write_file(path, text);
+}
+
+/* CLAIMERS processes claim at once, released together; returns how many runs got each of the
+ * IDLE containers (names sce-unit-1-<i>) in counts. */
+static void race(int counts[IDLE])
+{
+	int go[2], results[2], i, status;
+	pid_t pids[CLAIMERS];
+	char c = 0;
+
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(results), 0);
+	for (i = 0; i < CLAIMERS; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct container ct;
+			char got = -1;
+
+			close(go[1]);
+			if (read(go[0], &c, 1) != 0) /* EOF: all start together */
+				_exit(2);
+			if (pool_claim(&cfg, LANG_PYTHON, &ct) == 0)
+				got = (char)(ct.name[strlen(ct.name) - 1] - '0');
+			if (write(results[1], &got, 1) != 1)
+				_exit(2);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(results[1]);
+	close(go[1]);
+	memset(counts, 0, sizeof(int) * IDLE);
+	for (i = 0; i < CLAIMERS; i++) {
+		char got;
+
+		assert_int_equal(read(results[0], &got, 1), 1);
+		if (got >= 0) {
+			assert_true(got < IDLE);
+			counts[(int)got]++;
+		}
+	}
+	close(results[0]);
+	for (i = 0; i < CLAIMERS; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+}
+
+static void add_all_idle(void)
+{
+	char name[64];
+	int i;
+
+	for (i = 0; i < IDLE; i++) {
+		snprintf(name, sizeof(name), "sce-unit-1-%d", i);
+		add_idle(name);
+	}
+}
+
+static void test_each_container_claimed_once(void **state)
+{
+	int counts[IDLE], i, round;
+
+	(void)state;
+	for (round = 0; round < 20; round++) {
+		add_all_idle();
+		race(counts);
+		for (i = 0; i < IDLE; i++)
+			assert_int_equal(counts[i], 1); /* CLAIMERS > IDLE: every one taken, once */
+		assert_int_equal(pool_size(&cfg, LANG_PYTHON), 0);
+	}
+}
+
+/* records.lock unusable (here: a directory, so open() fails): nobody claims anything, and
+ * the idle records stay where they were. */
+static void test_no_lock_no_claim(void **state)
+{
+	char lock[PATH_MAX], path[PATH_MAX];
+	int counts[IDLE], i, round;
+
+	(void)state;
+	snprintf(lock, sizeof(lock), "%s/records.lock", dir);
+	unlink(lock);
+	assert_int_equal(mkdir(lock, 0700), 0);
+	for (round = 0; round < 20; round++) {
+		add_all_idle();
+		race(counts);
+		for (i = 0; i < IDLE; i++)
+			assert_int_equal(counts[i], 0);
+		assert_int_equal(pool_size(&cfg, LANG_PYTHON), IDLE);
+	}
+	assert_int_equal(rmdir(lock), 0);
+	for (i = 0; i < IDLE; i++) {
+		snprintf(path, sizeof(path), "%s/pool/python/sce-unit-1-%d", dir, i);
+		unlink(path);
+	}
+}
+
+/* Names of another instance, or not container names at all, and records with an id that is not
+ * docker's are never handed out. */
+static void test_foreign_records_are_not_used(void **state)
+{
+	char path[PATH_MAX], text[128];
+	struct container ct;
+
+	(void)state;
+	add_idle("sce-other-1-0");
+	add_idle("sce-unit-1-x;rm");
+	add_idle("nginx");
+	snprintf(path, sizeof(path), "%s/pool/python/sce-unit-1-5", dir);
+	write_file(path, "1 ../../../../etc\n");
+	assert_int_equal(pool_claim(&cfg, LANG_PYTHON, &ct), 1);
+	snprintf(text, sizeof(text), "%d %064x\n", 1, 9);
+	write_file(path, text);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(pool_claim(&cfg, LANG_PYTHON, &ct), 0);
+	assert_string_equal(ct.name, "sce-unit-1-5");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_each_container_claimed_once),
+		cmocka_unit_test(test_no_lock_no_claim),
+		cmocka_unit_test(test_foreign_records_are_not_used),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
