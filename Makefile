@@ -36,7 +36,7 @@ Q := @
 endif
 
 LIB_SRC := config.c utf8.c response.c request.c spawn.c container.c pool.c sandbox.c \
-	history_store.c log.c slots.c html.c metrics.c supervise.c front.c run_handler.c \
+	history_store.c log.c slots.c html.c metrics.c supervise.c front.c origin.c run_handler.c \
 	history_handler.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PROGRAMS := cgi-bin/run.fcgi cgi-bin/history.fcgi

@@ -1,6 +1,7 @@
 /* config.c - reads the key = value configuration file and checks every value. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,11 +9,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "origin.h"
+
 #ifndef SCE_DEFAULT_CONFIG
 #define SCE_DEFAULT_CONFIG "/etc/safe-code-executor/sce.conf"
 #endif
 
-enum kind { K_STR, K_PATH, K_FILE, K_ABS, K_IMAGE, K_NAME, K_TOKEN, K_INT, K_SIZE, K_CPUS };
+enum kind { K_STR, K_PATH, K_FILE, K_ABS, K_IMAGE, K_NAME, K_TOKEN, K_INT, K_SIZE, K_CPUS, K_BIND,
+	     K_HOSTS, K_ORIGINS };
 
 struct key {
 	const char *name;
@@ -26,7 +30,7 @@ struct key {
 #define INT(f, lo, hi) { #f, K_INT, offsetof(struct config, f), sizeof(int), lo, hi }
 
 static const struct key keys[] = {
-	STR(bind, K_STR),
+	STR(bind, K_BIND),
 	INT(port, 1, 65535),
 	INT(workers, 1, 256),
 	STR(docker, K_ABS),
@@ -38,6 +42,8 @@ static const struct key keys[] = {
 	STR(history_path, K_PATH),
 	STR(state_dir, K_PATH),
 	STR(cgroup_root, K_PATH),
+	STR(allowed_hosts, K_HOSTS),
+	STR(allowed_origins, K_ORIGINS),
 	STR(api_token, K_TOKEN),
 	INT(per_client_runs, 0, 1024),
 	INT(max_runs, 0, 4096),
@@ -128,6 +134,23 @@ static int token_ok(const char *s)
 		return 0;
 	for (; *s; s++)
 		if (!isalnum((unsigned char)*s) && !strchr("-._~+/=", *s))
+			return 0;
+	return 1;
+}
+
+/* Where a web server listens: an IPv4 or IPv6 address, or a host name (it goes into the web
+ * servers' configs as it is). */
+static int bind_ok(const char *s)
+{
+	unsigned char addr[16];
+	const char *p;
+
+	if (inet_pton(AF_INET, s, addr) == 1 || inet_pton(AF_INET6, s, addr) == 1)
+		return 1;
+	if (!isalnum((unsigned char)*s) || strlen(s) > 253)
+		return 0;
+	for (p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
 			return 0;
 	return 1;
 }
@@ -226,6 +249,22 @@ static const char *set_value(struct config *cfg, const struct key *k, const char
 	case K_TOKEN:
 		if (!token_ok(val))
 			return "must be 16 to 128 letters, digits or -._~+/=";
+		strcpy(field, val);
+		return NULL;
+	case K_BIND:
+		if (!bind_ok(val) || strlen(val) >= k->size)
+			return "not an IP address or a host name";
+		strcpy(field, val);
+		return NULL;
+	case K_HOSTS:
+		if (!origin_hosts_valid(val) || strlen(val) >= k->size)
+			return "not a list of host names (no ports; IPv6 addresses in brackets) or *";
+		strcpy(field, val);
+		return NULL;
+	case K_ORIGINS:
+		if (!origin_origins_valid(val) || strlen(val) >= k->size)
+			return "not a list of origins such as https://course.example.org or "
+			       "http://127.0.0.1:8080 (scheme, host, optional port; no path)";
 		strcpy(field, val);
 		return NULL;
 	case K_CPUS:

@@ -18,6 +18,8 @@ struct config {
 	char history_path[PATH_MAX];   /* absolute path of history.json */
 	char state_dir[PATH_MAX];      /* absolute path of the service's own state (slots, pool) */
 	char cgroup_root[PATH_MAX];    /* where the cgroup file systems are mounted */
+	char allowed_hosts[1024];      /* Host names answered ("" = loopback names and bind; "*" any) */
+	char allowed_origins[2048];    /* origins whose pages may call the API (CORS); "" = none */
 	char api_token[129];           /* required as "Authorization: Bearer <token>"; "" = none */
 	int per_client_runs;           /* simultaneous runs per client address; 0 = no cap */
 	int max_runs;                  /* simultaneous runs in all; 0 = twice the CPUs */

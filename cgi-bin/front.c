@@ -10,7 +10,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "html.h"
 #include "log.h"
+#include "metrics.h"
+#include "origin.h"
 #include "supervise.h"
 
 /* For HTML answers (the page's own CSP comes from the web server with the file). */
@@ -96,6 +99,24 @@ static void copy_param(char *dst, size_t size, const struct source *src, const c
 	snprintf(dst, size, "%s", param(src, name));
 }
 
+/* The Host the browser sent. nginx's stock fastcgi_params pass $host, which drops the port: put
+ * back the port the request came to, unless it is the scheme's default (then the Host named
+ * none, or a TLS proxy in front speaks to this server on 80 or 443). */
+static void read_host(const struct source *src, struct request *req)
+{
+	const char *port = param(src, "SERVER_PORT"), *end;
+	size_t n;
+
+	copy_param(req->host, sizeof(req->host), src, "HTTP_HOST");
+	end = strrchr(req->host, ']');
+	if (!req->host[0] || strchr(end ? end : req->host, ':') || !*port ||
+	    strspn(port, "0123456789") != strlen(port) || !strcmp(port, "80") || !strcmp(port, "443"))
+		return;
+	n = strlen(req->host);
+	if (n + 1 + strlen(port) < sizeof(req->host))
+		snprintf(req->host + n, sizeof(req->host) - n, ":%s", port);
+}
+
 static void read_request(const struct source *src, const struct config *cfg, struct request *req)
 {
 	const char *cl = param(src, "CONTENT_LENGTH");
@@ -108,6 +129,9 @@ static void read_request(const struct source *src, const struct config *cfg, str
 	copy_param(req->accept, sizeof(req->accept), src, "HTTP_ACCEPT");
 	copy_param(req->remote_addr, sizeof(req->remote_addr), src, "REMOTE_ADDR");
 	copy_param(req->authorization, sizeof(req->authorization), src, "HTTP_AUTHORIZATION");
+	read_host(src, req);
+	copy_param(req->origin, sizeof(req->origin), src, "HTTP_ORIGIN");
+	copy_param(req->sec_fetch_site, sizeof(req->sec_fetch_site), src, "HTTP_SEC_FETCH_SITE");
 	if (*cl >= '0' && *cl <= '9') {
 		errno = 0;
 		req->content_length = strtoll(cl, &end, 10); /* LLONG_MAX on overflow: too large */
@@ -141,8 +165,18 @@ static void watch_client(const struct source *src, struct request *req)
 static void write_response(const struct source *src, const struct request *req,
 			   const struct response *res)
 {
-	char head[1024], extra[512] = "";
+	char head[2048], extra[1536] = "";
 	int n = 0;
+
+	if (req->cors_origin[0])
+		n += snprintf(extra + n, sizeof(extra) - (size_t)n,
+			      "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
+			      "Access-Control-Expose-Headers: Retry-After\r\n", req->cors_origin);
+	if (res->preflight)
+		n += snprintf(extra + n, sizeof(extra) - (size_t)n,
+			      "Access-Control-Allow-Methods: %s\r\n"
+			      "Access-Control-Allow-Headers: Content-Type, Authorization\r\n"
+			      "Access-Control-Max-Age: 600\r\n", res->preflight);
 
 	if (res->allow)
 		n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Allow: %s\r\n", res->allow);
@@ -175,10 +209,24 @@ static void serve(const struct source *src, const struct config *cfg, handler_fn
 	struct request req = REQUEST_INIT;
 	struct response res = RESPONSE_INIT;
 
+	char err[256];
+	int status;
+
 	read_request(src, cfg, &req);
-	if (!strcmp(req.method, "POST") && req.body)
-		watch_client(src, &req);
-	handle(cfg, &req, &res);
+	status = origin_check(cfg, &req, req.cors_origin, sizeof(req.cors_origin), err, sizeof(err));
+	if (status) {
+		/* Nothing of a foreign page's request reaches a handler: nothing runs, nothing is
+		 * recorded. A browser's form post gets an HTML page. */
+		if (wants_html(&req))
+			html_error(&res, status, err);
+		else
+			response_error(&res, status, err);
+		metrics_count_refusal(cfg, status);
+	} else {
+		if (!strcmp(req.method, "POST") && req.body)
+			watch_client(src, &req);
+		handle(cfg, &req, &res);
+	}
 	if (!res.body)
 		response_error(&res, 500, "internal error");
 	write_response(src, &req, &res);

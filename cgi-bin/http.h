@@ -13,6 +13,10 @@ struct request {
 	char accept[256];
 	char remote_addr[64];
 	char authorization[256];
+	char host[256];           /* the Host header; "" when the request has none */
+	char origin[256];         /* the Origin header */
+	char sec_fetch_site[32];  /* the Sec-Fetch-Site header */
+	char cors_origin[256];    /* the Origin, when the operator lists it (CORS answers) */
 	long long content_length; /* -1 when the request carries no Content-Length */
 	char *body;               /* NUL-terminated; NULL when not read (too large, or not a POST) */
 	size_t body_len;
@@ -27,6 +31,7 @@ struct response {
 	const char *allow;         /* static string, or NULL: the Allow header */
 	int challenge;             /* send WWW-Authenticate: Bearer (with a 401) */
 	int retry_after;           /* seconds for a Retry-After header; 0 = none */
+	const char *preflight;     /* methods for an answer to a CORS preflight (204), or NULL */
 	char *body;                /* malloc'd */
 	size_t body_len;
 };
@@ -47,7 +52,8 @@ typedef void (*handler_fn)(const struct config *cfg, const struct request *req, 
  * response_error() sets status and the body {"error": msg}.
  *
  * response_refusal() answers what request_route() refused: the error, with Allow: methods for
- * a 405 and WWW-Authenticate for a 401.
+ * a 405 and WWW-Authenticate for a 401; for 204 (a CORS preflight) no body, and methods as
+ * the methods the page may use.
  *
  * response_text() sets status, a static content type and a copy of text.
  *

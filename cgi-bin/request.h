@@ -24,7 +24,8 @@ const char *language_name(enum language lang);
  * "GET, HEAD", also sent as the Allow header), carries "Authorization: Bearer <token>" when token
  * is not empty, and, for a POST, has a Content-Length within max_body.
  * Returns 0 when the request may go on, else the HTTP status to answer (404, 405, 401, 411, 413,
- * or 400 for a body shorter than its Content-Length) with the message in err.
+ * or 400 for a body shorter than its Content-Length) with the message in err; 204 for an OPTIONS
+ * preflight from an origin the operator lists (req->cors_origin).
  */
 int request_route(const struct request *req, const char *path, const char *methods,
 		  const char *token, size_t max_body, char *err, size_t errlen);

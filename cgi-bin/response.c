@@ -71,6 +71,11 @@ void response_error(struct response *res, int status, const char *msg)
 
 void response_refusal(struct response *res, int status, const char *msg, const char *methods)
 {
+	if (status == 204) {
+		response_text(res, 204, "text/plain; charset=utf-8", "");
+		res->preflight = methods;
+		return;
+	}
 	response_error(res, status, msg);
 	res->allow = status == 405 ? methods : NULL;
 	res->challenge = status == 401;
@@ -80,13 +85,16 @@ const char *http_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 204: return "No Content";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 411: return "Length Required";
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
+	case 421: return "Misdirected Request";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";

@@ -50,7 +50,7 @@ before(async () => {
     env: { ...process.env, SCE_CONFIG: config }, stdio: ['ignore', log, log], detached: true,
   });
   base = `http://127.0.0.1:${port}`;
-  await waitUp(base + '/', 60000);
+  await waitUp(base + '/healthz', 60000);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ARGS, headless: true });
 });
 
@@ -227,6 +227,34 @@ test('without JavaScript the form posts and the answer is a result page', async 
   await page.click('text=Back to the editor');
   assert.equal(new URL(page.url()).pathname, '/ui');
   await page.context().close();
+});
+
+test('a page of another site that auto-submits a form to /run gets a refusal, and nothing runs', async () => {
+  const history = async () => JSON.stringify(await (await fetch(base + '/history')).json());
+  const before = await history();
+  // The foreign page: another origin (another loopback address and port), as an attacker's
+  // site would be, whose form posts itself to the service as soon as it loads.
+  const evil = require('node:http').createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html' });
+    res.end(`<form id="f" method="post" action="${base}/run">
+      <input name="language" value="python"><textarea name="code">print("pwned")</textarea></form>
+      <script>document.getElementById('f').submit()</script>`);
+  });
+  await new Promise((r) => evil.listen(0, '127.0.0.2', r));
+  const page = await (await browser.newContext()).newPage();
+  try {
+    await Promise.all([
+      page.waitForURL(base + '/run'),
+      page.goto(`http://127.0.0.2:${evil.address().port}/`),
+    ]);
+    assert.equal(await page.textContent('h1'), 'Not run');
+    assert.match(await page.textContent('body'), /cross-site request refused/);
+    await page.screenshot({ path: path.join(SHOTS, 'cross-site-form-refused.png'), fullPage: true });
+  } finally {
+    await page.context().close();
+    evil.close();
+  }
+  assert.equal(await history(), before);
 });
 
 test('the page has a Content-Security-Policy without inline script, and nosniff', async () => {
