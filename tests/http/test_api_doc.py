@@ -67,3 +67,16 @@ def test_other_endpoints(stack, clean):
     check(r.json(), documented("/run", "post", 405))
     if STANDALONE:  # with the drop-in, GET / is the host's page
         assert requests.get(stack.url("/"), timeout=10).text == SPEC["paths"]["/"]["get"]["responses"]["200"]["content"]["text/plain"]["schema"]["const"]
+
+
+@pytest.mark.parametrize("method,path,headers,status", [
+    ("post", "/run", {"Origin": "http://evil.example"}, 403),
+    ("post", "/run", {"Host": "evil.example"}, 421),
+    ("get", "/history", {"Host": "evil.example"}, 421),
+    ("get", "/metrics", {"Host": "evil.example"}, 421),
+])
+def test_origin_and_host_refusals(stack, method, path, headers, status):
+    r = requests.request(method, stack.url(path), headers=headers, timeout=30,
+                         json={"language": "python", "code": "1"} if method == "post" else None)
+    assert r.status_code == status
+    check(r.json(), documented(path, method, status))
