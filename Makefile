@@ -36,7 +36,8 @@ Q := @
 endif
 
 LIB_SRC := config.c utf8.c response.c request.c spawn.c container.c pool.c sandbox.c \
-	history_store.c log.c slots.c html.c metrics.c supervise.c front.c origin.c run_handler.c \
+	history_store.c lockfile.c log.c slots.c html.c metrics.c supervise.c front.c origin.c \
+	run_handler.c \
 	history_handler.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PROGRAMS := cgi-bin/run.fcgi cgi-bin/history.fcgi
@@ -144,8 +145,9 @@ install:
 		build/install/run.fcgi build/install/history.fcgi
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(SHAREDIR)/htdocs/errors $(DESTDIR)$(SHAREDIR)/scripts \
 		$(DESTDIR)$(SHAREDIR)/images \
-		$(DESTDIR)$(CONFDIR) $(DESTDIR)$(STATEDIR) $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available \
+		$(DESTDIR)$(CONFDIR) $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available \
 		$(DESTDIR)$(SYSCONFDIR)/nginx/snippets $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -d -m 0700 $(DESTDIR)$(STATEDIR)
 	install -m 0755 build/install/run.fcgi build/install/history.fcgi $(DESTDIR)$(LIBDIR)/
 	install -m 0644 htdocs/index.html htdocs/app.js htdocs/style.css htdocs/api.txt \
 		$(DESTDIR)$(SHAREDIR)/htdocs/
@@ -154,10 +156,13 @@ install:
 	install -m 0644 images/node-stdin.js $(DESTDIR)$(SHAREDIR)/images/
 	install -m 0644 scripts/lib.sh $(DESTDIR)$(SHAREDIR)/scripts/
 	install -m 0644 conf/seccomp.json $(DESTDIR)$(CONFDIR)/seccomp.json
-	test -e $(DESTDIR)$(CONFDIR)/sce.conf || sed \
+	# the config may hold api_token: not for everyone to read (README: chgrp sce)
+	test -e $(DESTDIR)$(CONFDIR)/sce.conf || { sed \
 		-e 's|^history_path = .*|history_path = $(STATEDIR)/history.json|' \
 		-e 's|^state_dir = .*|state_dir = $(STATEDIR)|' \
-		conf/sce.conf >$(DESTDIR)$(CONFDIR)/sce.conf
+		conf/sce.conf >$(DESTDIR)$(CONFDIR)/sce.conf.new && \
+		chmod 0640 $(DESTDIR)$(CONFDIR)/sce.conf.new && \
+		mv $(DESTDIR)$(CONFDIR)/sce.conf.new $(DESTDIR)$(CONFDIR)/sce.conf; }
 	sed -e 's|/usr/local|$(PREFIX)|g' conf/deploy/lighttpd-safe-code-executor.conf \
 		>$(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-safe-code-executor.conf
 	sed -e 's|/usr/local|$(PREFIX)|g' conf/deploy/nginx-safe-code-executor.conf \

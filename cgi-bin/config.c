@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "container.h"
+#include "history_store.h"
 #include "origin.h"
 
 #ifndef SCE_DEFAULT_CONFIG
@@ -288,6 +290,45 @@ static char *trim(char *s)
 	return s;
 }
 
+/* The line where key was set (0: the default). */
+static int line_of(const int *set_at, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strcmp(keys[i].name, key))
+			return set_at[i];
+	return 0;
+}
+
+/* Values that are each in range but contradict each other; -1 with err naming the later line. */
+static int check_together(const struct config *cfg, const char *path, const int *set_at,
+			  char *err, size_t errlen)
+{
+	/* An entry holds the code and both streams, JSON-escaped: at most 6 bytes a byte (\u001b),
+	 * and 4 bytes a character of code, escaped as well, plus its other fields. */
+	unsigned long long entry = 2ULL * cfg->output_limit * 6 + (unsigned long long)cfg->max_code_chars * 24 + 4096;
+	int a = line_of(set_at, "output_limit"), b = line_of(set_at, "history_size"),
+	    c = line_of(set_at, "max_code_chars"), line = a > b ? a : b;
+
+	line = line > c ? line : c;
+	if (entry * (unsigned long long)cfg->history_size > HISTORY_MAX_BYTES) {
+		snprintf(err, errlen, "%s:%d: history_size %d with output_limit %zu and max_code_chars %d: "
+				      "entries could add up to more than the %ld MiB a history file may "
+				      "hold; lower one of them", path, line, cfg->history_size,
+			 cfg->output_limit, cfg->max_code_chars, HISTORY_MAX_BYTES >> 20);
+		return -1;
+	}
+	if (cfg->timeout_s + RUN_BACKSTOP_S > IDLE_SECONDS - IDLE_MAX_S) {
+		snprintf(err, errlen, "%s:%d: timeout_s: at most %d: a warm container is handed out "
+				      "until %d s old and ends at %d s",
+			 path, line_of(set_at, "timeout_s"), IDLE_SECONDS - IDLE_MAX_S - RUN_BACKSTOP_S,
+			 IDLE_MAX_S, IDLE_SECONDS);
+		return -1;
+	}
+	return 0;
+}
+
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	FILE *f = NULL;
@@ -372,6 +413,8 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			goto out;
 		}
 	}
+	if (check_together(cfg, path, set_at, err, errlen))
+		goto out;
 	if (cfg->max_runs == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		cfg->max_runs = cpus > 0 ? (int)(cpus * 2) : 2;

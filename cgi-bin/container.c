@@ -12,11 +12,12 @@
 #include "spawn.h"
 
 /*
- * What docker exec runs: print one byte to say the program is starting, then run it with no
- * environment but PATH, under a KILL backstop so that a program whose supervisor died still
- * ends by itself.
+ * What docker exec runs: print the start mark (one byte, CONTAINER_START_MARK) on stdout and on
+ * stderr to say the program is starting, then run it with no environment but PATH, under a KILL
+ * backstop so that a program whose supervisor died still ends by itself. What docker itself says
+ * before the program starts comes before the mark on stderr.
  */
-#define LAUNCHER "printf . && exec env -i PATH=/usr/bin:/bin timeout -s KILL \"$@\""
+#define LAUNCHER "printf '\\036' && printf '\\036' >&2 && exec env -i PATH=/usr/bin:/bin timeout -s KILL \"$@\""
 #define DOCKER_TIMEOUT_MS 15000
 
 static const char *const python_cmd[] = { "python3", "-I", "-u", "-", NULL };
@@ -109,7 +110,7 @@ void container_exec_argv(struct docker_argv *a, const struct config *cfg,
 		cmd = memmem(code, code_len, "import", 6) ? node_plain_cmd : node_cmd;
 	size_t n = 0;
 
-	snprintf(a->backstop, sizeof(a->backstop), "%d", cfg->timeout_s + 30);
+	snprintf(a->backstop, sizeof(a->backstop), "%d", cfg->timeout_s + RUN_BACKSTOP_S);
 	a->argv[n++] = (char *)cfg->docker;
 	a->argv[n++] = "exec";
 	a->argv[n++] = "--interactive";

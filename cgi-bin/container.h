@@ -8,8 +8,16 @@
 #include "config.h"
 #include "request.h"
 
-/* An idle container ends by itself after this long (its main process is a sleep). */
+/* The byte the launcher prints on stdout and on stderr just before the program starts. */
+#define CONTAINER_START_MARK '\036'
+
+/* An idle container ends by itself after this long (its main process is a sleep); it is handed
+ * out only while younger than IDLE_MAX_S, so a run may last IDLE_SECONDS - IDLE_MAX_S at most
+ * (config.c refuses a longer timeout_s). */
 #define IDLE_SECONDS 3600
+#define IDLE_MAX_S (IDLE_SECONDS - 300)
+/* The in-container KILL backstop of a run: timeout_s + this. */
+#define RUN_BACKSTOP_S 30
 
 struct container {
 	enum language lang;

@@ -14,6 +14,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "origin.h"
+#include "pool.h"
+#include "spawn.h"
 #include "supervise.h"
 
 /* For HTML answers (the page's own CSP comes from the web server with the file). */
@@ -250,6 +252,11 @@ int front_main(int argc, char **argv, const struct program *p)
 		printf("Using history file at: %s\n", cfg.history_path);
 		return 0;
 	}
+	if (pool_check_state(&cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s: refusing to start: %s\n", argv[0], err);
+		return 1;
+	}
+	spawn_docker_config(cfg.state_dir);
 	if (argc == 2 && !strcmp(argv[1], "--prepare")) {
 		if (p->prepare)
 			p->prepare(&cfg);

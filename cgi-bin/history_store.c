@@ -9,15 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "lockfile.h"
 #include "log.h"
-#include "spawn.h"
 
-#define HISTORY_MAX_BYTES (64L << 20)
 
 cJSON *history_read_new(const char *path, int *corrupt, char *err, size_t errlen)
 {
@@ -92,44 +90,6 @@ static cJSON *keep_newest(cJSON *arr, int keep)
 	return kept;
 }
 
-static int lock_history(const char *path, int lock_ms, char *err, size_t errlen)
-{
-	char lock_path[PATH_MAX];
-	int64_t deadline = mono_ms() + lock_ms;
-	struct timespec pause = { 0, 5 * 1000 * 1000 };
-	struct stat st;
-	int fd;
-
-	if ((size_t)snprintf(lock_path, sizeof(lock_path), "%s.lock", path) >= sizeof(lock_path)) {
-		snprintf(err, errlen, "history path too long");
-		return -1;
-	}
-	fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot open history lock: %s", strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "history lock is not a regular file");
-		close(fd);
-		return -1;
-	}
-	while (flock(fd, LOCK_EX | LOCK_NB)) {
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			snprintf(err, errlen, "cannot lock history: %s", strerror(errno));
-			close(fd);
-			return -1;
-		}
-		if (mono_ms() >= deadline) {
-			snprintf(err, errlen, "history lock busy for %d ms", lock_ms);
-			close(fd);
-			return -1;
-		}
-		nanosleep(&pause, NULL);
-	}
-	return fd;
-}
-
 /* Temp files of a writer killed before its rename. Called with the lock held, so no writer is
  * busy with one. */
 static void remove_stale_temps(const char *path)
@@ -142,7 +102,7 @@ static void remove_stale_temps(const char *path)
 	if (!slash || (size_t)(slash - path) >= sizeof(dir) || strlen(slash + 1) > NAME_MAX)
 		return;
 	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	snprintf(prefix, sizeof(prefix), "%s.tmp", slash + 1);
+	snprintf(prefix, sizeof(prefix), ".%s.tmp", slash + 1);
 	d = opendir(dir);
 	if (!d)
 		return;
@@ -152,6 +112,42 @@ static void remove_stale_temps(const char *path)
 		    !unlink(stale))
 			log_msg("history: removed %s, left by a writer that died", stale);
 	closedir(d);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Removes the files set aside but the HISTORY_ASIDE_KEEP newest (their names sort by time), so
+ * that a history that keeps going bad does not fill the disk. */
+static void prune_aside(const char *path)
+{
+	char dir[PATH_MAX], prefix[NAME_MAX + 16], old[PATH_MAX], *names[256];
+	const char *slash = strrchr(path, '/');
+	struct dirent *e;
+	size_t n = 0, i;
+	DIR *d;
+
+	if (!slash || (size_t)(slash - path) >= sizeof(dir) || strlen(slash + 1) > NAME_MAX)
+		return;
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	snprintf(prefix, sizeof(prefix), "%s.corrupt-", slash + 1);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((e = readdir(d)) && n < sizeof(names) / sizeof(names[0]))
+		if (!strncmp(e->d_name, prefix, strlen(prefix)) && (names[n] = strdup(e->d_name)))
+			n++;
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), by_name);
+	for (i = 0; i < n; i++) {
+		if (i + HISTORY_ASIDE_KEEP < n &&
+		    (size_t)snprintf(old, sizeof(old), "%s/%s", dir, names[i]) < sizeof(old) && !unlink(old))
+			log_msg("history: removed %s (only the %d newest set aside are kept)", old,
+				HISTORY_ASIDE_KEEP);
+		free(names[i]);
+	}
 }
 
 static void set_aside(const char *path, const char *why)
@@ -170,79 +166,23 @@ static void set_aside(const char *path, const char *why)
 		return;
 	}
 	log_msg("history %s: %s; set aside as %s, starting afresh", path, why, aside);
-}
-
-static int write_all(int fd, const char *s, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Writes text to a temp file beside path, fsyncs it, renames it over path, fsyncs the directory. */
-static int replace_file(const char *path, const char *text, char *err, size_t errlen)
-{
-	char tmp[PATH_MAX], dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd = -1, dfd, ret = -1;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= sizeof(tmp)) {
-		snprintf(err, errlen, "history path too long");
-		return -1;
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot create a temp file for history: %s", strerror(errno));
-		return -1;
-	}
-	if (fchmod(fd, 0644) || write_all(fd, text, strlen(text)) || fsync(fd)) {
-		snprintf(err, errlen, "cannot write history: %s", strerror(errno));
-		goto out;
-	}
-	if (close(fd)) {
-		fd = -1;
-		snprintf(err, errlen, "cannot write history: %s", strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path)) {
-		snprintf(err, errlen, "cannot replace history: %s", strerror(errno));
-		goto out;
-	}
-	tmp[0] = '\0';
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (slash == path ? 1 : (int)(slash - path)) : 1,
-		 slash ? path : ".");
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	ret = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp[0])
-		unlink(tmp);
-	return ret;
+	prune_aside(path);
 }
 
 int history_append(const char *path, int keep, int lock_ms, cJSON *entry, char *err,
 		   size_t errlen)
 {
-	char why[256];
+	char why[256], lock_path[PATH_MAX];
 	char *text = NULL;
 	cJSON *arr = NULL;
 	int lock_fd, corrupt = 0, ret = -1;
 
-	lock_fd = lock_history(path, lock_ms, err, errlen);
+	if ((size_t)snprintf(lock_path, sizeof(lock_path), "%s.lock", path) >= sizeof(lock_path)) {
+		snprintf(err, errlen, "history path too long");
+		cJSON_Delete(entry);
+		return -1;
+	}
+	lock_fd = lockfile_lock(lock_path, lock_ms, err, errlen);
 	if (lock_fd < 0) {
 		cJSON_Delete(entry);
 		return -1;
@@ -269,10 +209,10 @@ int history_append(const char *path, int keep, int lock_ms, cJSON *entry, char *
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	ret = replace_file(path, text, err, errlen);
+	ret = lockfile_replace(path, text, strlen(text), 1, err, errlen);
 out:
 	cJSON_free(text);
 	cJSON_Delete(arr);
-	close(lock_fd);
+	lockfile_unlock(lock_fd);
 	return ret;
 }

@@ -6,6 +6,12 @@
 
 struct cJSON;
 
+/* The largest history file read; a larger one is set aside as not a history (config.c refuses
+ * history_size and output_limit whose entries could add up to more). */
+#define HISTORY_MAX_BYTES (64L << 20)
+/* Files set aside ("<path>.corrupt-*") are kept up to this many, the newest. */
+#define HISTORY_ASIDE_KEEP 3
+
 /*
  * history_read_new() returns the array stored at path, newest first; a new, empty array when the
  * file does not exist. The caller deletes it with cJSON_Delete().

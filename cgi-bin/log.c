@@ -31,9 +31,28 @@ void log_init(const char *program)
 	to_journal = stderr_is_journal();
 }
 
+/* Appends msg to line (of size len, from n on) as one line of text: control characters (a
+ * program's escape sequences, line breaks), C1 controls and DEL as \xNN. */
+static void append_escaped(char *line, size_t len, size_t n, const char *msg)
+{
+	const unsigned char *p = (const unsigned char *)msg;
+
+	for (; *p && n + 5 < len; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			n += (size_t)snprintf(line + n, len - n, "\\x%02x", *p);
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			n += (size_t)snprintf(line + n, len - n, "\\u%04x", p[1]); /* U+0080-U+009F */
+			p++;
+		} else {
+			line[n++] = (char)*p;
+		}
+	}
+	line[n] = '\0';
+}
+
 void log_msg(const char *fmt, ...)
 {
-	char line[2048], when[32] = "";
+	char line[4096], msg[2048], when[32] = "";
 	time_t now = time(NULL);
 	struct tm tm;
 	va_list ap;
@@ -45,11 +64,9 @@ void log_msg(const char *fmt, ...)
 		n = snprintf(line, sizeof(line), "%s%.64s[%ld]: ", when, prog, (long)getpid());
 	}
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	for (char *p = line + n; *p; p++) /* one line, whatever the message holds */
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	append_escaped(line, sizeof(line) - 1, (size_t)n, msg);
 	strcat(line, "\n");
 	fputs(line, stderr);
 	fflush(stderr);

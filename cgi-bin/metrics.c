@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lockfile.h"
 #include "log.h"
 #include "pool.h"
 
@@ -46,21 +47,27 @@ static int load(const char *path, struct sample *s, size_t *n)
 	return 0;
 }
 
+/* A count is worth less than the answer it would delay: the lock is waited for this long. */
+#define METRICS_LOCK_MS 250
+
 void metrics_add(const struct config *cfg, const struct metric *m, size_t n)
 {
 	static struct sample s[MAX_SAMPLES];
-	char path[PATH_MAX], lock[PATH_MAX], tmp[PATH_MAX];
-	size_t count, i, k;
-	int lfd = -1, fd = -1;
-	FILE *f = NULL;
+	static char text[MAX_SAMPLES * 160];
+	char path[PATH_MAX], lock[PATH_MAX], err[PATH_MAX + 64];
+	size_t count, i, k, len = 0;
+	int lfd;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/metrics", cfg->state_dir) >= sizeof(path) ||
-	    (size_t)snprintf(lock, sizeof(lock), "%s/metrics.lock", cfg->state_dir) >= sizeof(lock) ||
-	    (size_t)snprintf(tmp, sizeof(tmp), "%s/metrics.tmpXXXXXX", cfg->state_dir) >= sizeof(tmp))
+	    (size_t)snprintf(lock, sizeof(lock), "%s/metrics.lock", cfg->state_dir) >= sizeof(lock))
 		return;
-	lfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (lfd < 0 || flock(lfd, LOCK_EX) || load(path, s, &count))
+	lfd = lockfile_lock(lock, METRICS_LOCK_MS, err, sizeof(err));
+	if (lfd < 0)
 		goto fail;
+	if (load(path, s, &count)) {
+		snprintf(err, sizeof(err), "cannot read %s: %s", path, strerror(errno));
+		goto fail;
+	}
 	for (k = 0; k < n; k++) {
 		for (i = 0; i < count && strcmp(s[i].key, m[k].key); i++)
 			;
@@ -72,31 +79,15 @@ void metrics_add(const struct config *cfg, const struct metric *m, size_t n)
 		}
 		s[i].value += m[k].value;
 	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0 || !(f = fdopen(fd, "w")))
-		goto fail;
-	fd = -1;
 	for (i = 0; i < count; i++)
-		fprintf(f, "%s %.17g\n", s[i].key, s[i].value);
-	k = fflush(f) != 0;
-	k |= fclose(f) != 0; /* always closed */
-	f = NULL;
-	if (k || rename(tmp, path)) {
-		unlink(tmp);
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s %.17g\n", s[i].key, s[i].value);
+	if (lockfile_replace(path, text, len, 0, err, sizeof(err)))
 		goto fail;
-	}
-	close(lfd);
+	lockfile_unlock(lfd);
 	return;
 fail:
-	log_msg("metrics not updated: %s", strerror(errno));
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
-	if (f || fd >= 0)
-		unlink(tmp);
-	if (lfd >= 0)
-		close(lfd);
+	log_msg("metrics not updated: %s", err);
+	lockfile_unlock(lfd);
 }
 
 void metrics_count_run(const struct config *cfg, const char *language, const char *status,

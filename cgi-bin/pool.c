@@ -9,17 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "lockfile.h"
 #include "log.h"
 #include "spawn.h"
 
 #define SWEEP_EVERY_S 60
-/* An idle container older than this is not handed out (it could reach its end mid-run). */
-#define IDLE_MAX_S (IDLE_SECONDS - 300)
 #define LISTING_MAX (1 << 20)
 
 static int record_path(char *buf, size_t len, const struct config *cfg, const char *sub,
@@ -35,31 +33,67 @@ static const char *pool_dir(enum language lang)
 	return lang == LANG_JAVASCRIPT ? "pool/javascript" : "pool/python";
 }
 
+static const char *const state_dirs[] = { "", "/pool", "/pool/python", "/pool/javascript",
+					  "/owned" };
+
 static void make_dirs(const struct config *cfg)
 {
-	static const char *const dirs[] = { "", "/pool", "/pool/python", "/pool/javascript",
-					    "/owned", "/tmp" };
 	char path[PATH_MAX];
 	size_t i;
 
-	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-		if ((size_t)snprintf(path, sizeof(path), "%s%s", cfg->state_dir, dirs[i]) < sizeof(path))
-			mkdir(path, 0700);
+	for (i = 0; i < sizeof(state_dirs) / sizeof(state_dirs[0]); i++)
+		if ((size_t)snprintf(path, sizeof(path), "%s%s", cfg->state_dir, state_dirs[i]) <
+		    sizeof(path))
+			mkdir(path, LOCKFILE_DIR_MODE);
 }
 
-/* An flock on <state_dir>/<name>: blocking, or only if free. Returns the descriptor or -1. */
-static int lock_file(const struct config *cfg, const char *name, int wait)
+int pool_check_state(const struct config *cfg, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	make_dirs(cfg);
+	for (i = 0; i < sizeof(state_dirs) / sizeof(state_dirs[0]); i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s%s", cfg->state_dir, state_dirs[i]) >=
+		    sizeof(path)) {
+			snprintf(err, errlen, "state_dir %s: path too long", cfg->state_dir);
+			return -1;
+		}
+		errno = 0;
+		if (lstat(path, &st) || !S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "%s: not a directory of the service's (%s)", path,
+				 errno ? strerror(errno) : "a symlink or a file");
+			return -1;
+		}
+		if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+			snprintf(err, errlen,
+				 "%s: owned by uid %ld with mode %04o; the service (uid %ld) must own its "
+				 "state and no one else may write there (chown %ld %s; chmod go-w %s)",
+				 path, (long)st.st_uid, (unsigned)(st.st_mode & 07777), (long)geteuid(),
+				 (long)geteuid(), path, path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The records lock is held for a few file operations at a time: a wait this long means a stuck
+ * holder, and the caller goes on without it (no claim, no sweep). */
+#define RECORDS_LOCK_MS 3000
+
+/* An flock on <state_dir>/<name>: waiting up to RECORDS_LOCK_MS, or only if free. Returns the
+ * descriptor or -1. */
+static int lock_file(const struct config *cfg, const char *name, int wait)
+{
+	char path[PATH_MAX], err[PATH_MAX + 64];
 	int fd;
 
 	if (record_path(path, sizeof(path), cfg, name, NULL))
 		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0 && flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB)) {
-		close(fd);
-		fd = -1;
-	}
+	fd = lockfile_lock(path, wait ? RECORDS_LOCK_MS : 0, err, sizeof(err));
+	if (fd < 0 && wait)
+		log_msg("%s", err);
 	return fd;
 }
 
@@ -71,32 +105,21 @@ static int lock_records(const struct config *cfg)
 
 static void unlock(int fd)
 {
-	if (fd >= 0)
-		close(fd);
+	lockfile_unlock(fd);
 }
 
 /* Writes "<pid> <id>" to path, atomically (a temp file renamed over it); 0 or -1. */
 static int write_record(const struct config *cfg, const char *path, long pid, const char *id)
 {
-	char tmp[PATH_MAX], text[128];
-	int fd, n, ret = -1;
+	char text[128], err[PATH_MAX + 64];
+	int n = snprintf(text, sizeof(text), "%ld %s\n", pid, id);
 
-	if (record_path(tmp, sizeof(tmp), cfg, "tmp", "recordXXXXXX"))
-		return -1;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = snprintf(text, sizeof(text), "%ld %s\n", pid, id);
-	if (write(fd, text, (size_t)n) != n) {
-		close(fd);
-		unlink(tmp);
+	(void)cfg;
+	if (lockfile_replace(path, text, (size_t)n, 0, err, sizeof(err))) {
+		log_msg("%s", err);
 		return -1;
 	}
-	if (!close(fd) && !rename(tmp, path))
-		ret = 0;
-	else
-		unlink(tmp);
-	return ret;
+	return 0;
 }
 
 /* Reads "<pid> <id>" from a record this service's user wrote; pid 0 and id "" when unreadable,

@@ -40,6 +40,11 @@ int pool_done(const struct config *cfg, const struct container *ct);
 int pool_claim(const struct config *cfg, enum language lang, struct container *ct);
 void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop, int (*waiting)(void));
 
+/* pool_check_state() makes the state directories when missing, then checks that each is a
+ * directory of the service's user that no one else can write to (records there name containers
+ * to exec into and remove). 0, or -1 with err saying what to fix. */
+int pool_check_state(const struct config *cfg, char *err, size_t errlen);
+
 /* Idle containers of lang in the pool now. */
 int pool_size(const struct config *cfg, enum language lang);
 enum sweep { SWEEP_DUE, SWEEP_NOW, SWEEP_EVERYTHING };

@@ -33,15 +33,29 @@ static char *join_message(const char *text, const char *msg)
 	return s;
 }
 
-/* Keeps at most a captured stream's limit, without a character cut in half, as valid UTF-8. */
-static char *text_of(const struct capture *cap, size_t from)
+/* The program's part of a captured stream, bytes [from, upto), at most limit of them, without a
+ * character cut in half, as valid UTF-8; *cut set when some was dropped. */
+static char *text_of(const struct capture *cap, size_t from, size_t upto, size_t limit, int *cut)
 {
-	size_t n = cap->len > from ? cap->len - from : 0;
+	size_t n = upto > from ? upto - from : 0;
 	const char *s = cap->buf ? cap->buf + from : "";
 
-	if (cap->truncated)
+	if (n > limit) {
+		n = limit;
+		*cut = 1;
+	}
+	if (*cut)
 		n = utf8_trim_partial(s, n);
 	return utf8_sanitize_new(s, n);
+}
+
+/* Where the program's stderr begins: after the launcher's start mark (what is before it is
+ * docker's); the whole capture when there is no mark. */
+static size_t program_err_from(const struct capture *err)
+{
+	const char *mark = err->buf ? memchr(err->buf, CONTAINER_START_MARK, err->len) : NULL;
+
+	return mark ? (size_t)(mark - err->buf) + 1 : err->len;
 }
 
 /* Runs the program in ct. 0: it ran (res filled); 1: the container was not usable (a stale warm
@@ -55,14 +69,14 @@ static int exec_in(const struct config *cfg, struct container *ct, const char *c
 	char msg[128];
 	int64_t started = 0, ended;
 	enum pump_end end;
-	int ret = -1, timed_out = 0, oom = 0;
-	size_t err_from = 0;
+	int ret = -1, timed_out = 0, oom = 0, out_cut, err_cut;
+	size_t err_from = 0, err_upto = (size_t)-1;
 
 	container_exec_argv(&a, cfg, ct, code, code_len);
 	c.in = code;
 	c.in_len = code_len;
-	c.out.limit = cfg->output_limit + 1; /* + the start byte */
-	c.err.limit = cfg->output_limit;
+	c.out.limit = cfg->output_limit + 2; /* + the start mark, + one to know it went over */
+	c.err.limit = cfg->output_limit + 4096; /* + what docker may say before the start mark */
 	if (child_spawn(&c, cfg->docker, a.argv, msg, sizeof(msg))) {
 		log_msg("%s", msg);
 		snprintf(err, errlen, "sandbox unavailable: cannot run docker");
@@ -71,14 +85,15 @@ static int exec_in(const struct config *cfg, struct container *ct, const char *c
 	end = child_pump(&c, mono_ms() + cfg->start_timeout_s * 1000LL, 1, intr);
 	if (end == PUMP_OUTPUT) {
 		started = mono_ms();
-		err_from = c.err.len; /* what came before the start byte is docker's */
 		end = child_pump(&c, started + cfg->timeout_s * 1000LL, 0, intr);
 	}
 	ended = mono_ms();
 	if (end != PUMP_EOF) {
 		/* Killing the client would leave the program running: remove the container now (its
 		 * figures read first), let the client pass on what the program printed, then make sure
-		 * the client is gone. */
+		 * the client is gone. What reaches stderr once the container is being removed is
+		 * docker's ("No such exec instance"...), not the program's. */
+		err_upto = c.err.len;
 		if (started)
 			container_figures(cfg, ct->id, &res->used);
 		ct->removed = container_remove(cfg, ct->name) == 0;
@@ -107,8 +122,16 @@ static int exec_in(const struct config *cfg, struct container *ct, const char *c
 		}
 		goto out;
 	}
-	if (err_from)
-		log_msg("docker said before the start: %.*s", (int)err_from, c.err.buf);
+	err_from = program_err_from(&c.err);
+	if (err_upto > c.err.len)
+		err_upto = c.err.len;
+	if (err_from > err_upto)
+		err_from = err_upto;
+	if (err_from > 1)
+		log_msg("docker said before the start: %.*s", (int)(err_from - 1), c.err.buf);
+	if (err_upto < c.err.len)
+		log_msg("docker said once the run was cut short: %.*s", (int)(c.err.len - err_upto),
+			c.err.buf + err_upto);
 	if (end == PUMP_EOF)
 		container_figures(cfg, ct->id, &res->used);
 	if (timed_out) {
@@ -125,9 +148,11 @@ static int exec_in(const struct config *cfg, struct container *ct, const char *c
 		res->status = oom ? RUN_MEMORY : res->exit_code ? RUN_ERROR : RUN_OK;
 	}
 	res->duration_ms = (long)(ended - started);
-	res->truncated = c.out.truncated || c.err.truncated;
-	res->output = text_of(&c.out, 1);
-	res->error = text_of(&c.err, err_from);
+	out_cut = c.out.truncated;
+	err_cut = c.err.truncated && err_upto == c.err.len;
+	res->output = text_of(&c.out, 1, c.out.len, cfg->output_limit, &out_cut);
+	res->error = text_of(&c.err, err_from, err_upto, cfg->output_limit, &err_cut);
+	res->truncated = out_cut || err_cut;
 	if (res->error && (timed_out || oom)) {
 		char *joined;
 

@@ -2,16 +2,15 @@
 #include "slots.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "lockfile.h"
 #include "spawn.h"
 
 void client_key(const char *addr, char *key, size_t keylen)
@@ -36,20 +35,13 @@ static int try_slots(const char *dir, const char *key, int n, int *fd, char *err
 			snprintf(err, errlen, "slot path too long");
 			return -1;
 		}
-		f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
-		if (f < 0) {
-			snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-			return -1;
-		}
-		if (!flock(f, LOCK_EX | LOCK_NB)) {
+		f = lockfile_lock(path, 0, err, errlen);
+		if (f >= 0) {
 			*fd = f;
 			return 0;
 		}
-		close(f);
-		if (errno != EWOULDBLOCK) {
-			snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+		if (errno != EWOULDBLOCK)
 			return -1;
-		}
 	}
 	return 1;
 }
@@ -64,7 +56,7 @@ int slot_take(const char *dir, const char *key, int n, int wait_ms, int *fd, cha
 	*fd = -1;
 	if (n <= 0)
 		return 0;
-	if (mkdir(dir, 0700) && errno != EEXIST) {
+	if (mkdir(dir, LOCKFILE_DIR_MODE) && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		return -1;
 	}
@@ -75,6 +67,5 @@ int slot_take(const char *dir, const char *key, int n, int wait_ms, int *fd, cha
 
 void slot_release(int fd)
 {
-	if (fd >= 0)
-		close(fd);
+	lockfile_unlock(fd);
 }

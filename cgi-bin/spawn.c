@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,15 +22,32 @@ int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static char docker_config[PATH_MAX + 16];
+
+void spawn_docker_config(const char *state_dir)
+{
+	char dir[PATH_MAX];
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/docker-config", state_dir) >= sizeof(dir))
+		return;
+	mkdir(state_dir, 0700);
+	mkdir(dir, 0700); /* empty: no proxies, no credential helpers, no plugins */
+	snprintf(docker_config, sizeof(docker_config), "DOCKER_CONFIG=%s", dir);
+}
+
 static char *const *child_env(void)
 {
 	static char docker_host[512];
-	static char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL };
+	static char *env[4] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin" };
 	const char *dh = getenv("DOCKER_HOST");
+	size_t n = 1;
 
-	if (dh && *dh && !env[1] && (size_t)snprintf(docker_host, sizeof(docker_host),
-						     "DOCKER_HOST=%s", dh) < sizeof(docker_host))
-		env[1] = docker_host;
+	if (dh && *dh && (size_t)snprintf(docker_host, sizeof(docker_host), "DOCKER_HOST=%s", dh) <
+				 sizeof(docker_host))
+		env[n++] = docker_host;
+	if (docker_config[0])
+		env[n++] = docker_config;
+	env[n] = NULL;
 	return env;
 }
 
@@ -62,13 +81,7 @@ int child_spawn(struct child *c, const char *path, char *const argv[], char *err
 		goto out;
 	}
 	sigemptyset(&none);
-	sigemptyset(&defaults);
-	sigaddset(&defaults, SIGPIPE);
-	sigaddset(&defaults, SIGCHLD);
-	sigaddset(&defaults, SIGTERM);
-	sigaddset(&defaults, SIGINT);
-	sigaddset(&defaults, SIGHUP);
-	sigaddset(&defaults, SIGUSR1);
+	sigfillset(&defaults); /* every catchable signal, whatever the service inherited ignored */
 	if (posix_spawnattr_init(&attr) || (attr_ok = 1, 0) ||
 	    posix_spawnattr_setsigmask(&attr, &none) ||
 	    posix_spawnattr_setsigdefault(&attr, &defaults) ||

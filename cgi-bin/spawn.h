@@ -49,8 +49,9 @@ struct interrupt {
  *   child_release(&c);                          (always, also after a failed spawn)
  *
  * child_spawn() starts path with argv, stdin/stdout/stderr on pipes, no other descriptor, an
- * empty signal mask, default signal actions, its own process group, and a fixed minimal
- * environment (PATH, plus DOCKER_HOST when the service has one). Returns 0, or -1 with err.
+ * empty signal mask, every signal at its default action, its own process group, and a fixed
+ * minimal environment (PATH, plus DOCKER_HOST when the service has one, and DOCKER_CONFIG once
+ * spawn_docker_config() was called). Returns 0, or -1 with err.
  *
  * child_pump() writes c->in to the child's stdin (closing it when done) and reads its stdout and
  * stderr into c->out and c->err, until both reach EOF (PUMP_EOF), stdout has any bytes when
@@ -63,6 +64,10 @@ struct interrupt {
  *
  * child_release() closes the pipes, kills and reaps a child still running, frees the captures.
  */
+/* spawn_docker_config() makes "<state_dir>/docker-config", an empty directory of the service's
+ * own, the docker CLI's config for every child: a ~/.docker/config.json of the service's user
+ * (proxies would be copied into every container's environment) is never read. */
+void spawn_docker_config(const char *state_dir);
 int child_spawn(struct child *c, const char *path, char *const argv[], char *err, size_t errlen);
 enum pump_end child_pump(struct child *c, int64_t deadline_ms, int until_output,
 			 const struct interrupt *intr);

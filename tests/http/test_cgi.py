@@ -68,3 +68,27 @@ def test_bad_config_stops_with_the_line_number(stack, tmp_path):
                        env={"SCE_CONFIG": str(bad)}, capture_output=True, text=True)
     assert p.returncode == 1
     assert f"{bad}:2: timeout_s: not a whole number" in p.stderr
+
+
+@pytest.mark.parametrize("program", ["run", "history"])
+def test_state_others_can_write_to_stops_the_programs(tmp_path, program):
+    """Records in the state directory name containers to exec into and remove: one that another
+    user can write to (or that is not the service's) is refused at start, with what to fix."""
+    state = tmp_path / "state"
+    state.mkdir()
+    conf = tmp_path / "sce.conf"
+    conf.write_text(f"state_dir = {state}\nhistory_path = {tmp_path}/history.json\n"
+                    f"seccomp_profile = {ROOT}/conf/seccomp.json\n"
+                    f"instance = state{os.getpid()}\nwarm_python = 0\nwarm_javascript = 0\n")
+    for bad in (lambda: os.chmod(state, 0o777), lambda: os.chmod(state / "owned", 0o777),
+                lambda: os.chown(state / "pool", 65534, 65534)):
+        subprocess.run([str(ROOT / "cgi-bin" / f"{program}.fcgi"), "--prepare"],
+                       env={"SCE_CONFIG": str(conf)}, capture_output=True, check=True)
+        bad()
+        p = subprocess.run([str(ROOT / "cgi-bin" / f"{program}.fcgi"), "--prepare"],
+                           env={"SCE_CONFIG": str(conf)}, capture_output=True, text=True)
+        assert p.returncode == 1, p.stderr
+        assert "refusing to start" in p.stderr and "no one else may write there" in p.stderr
+        for d in (state, state / "owned", state / "pool"):  # put right for the next case
+            os.chmod(d, 0o700)
+            os.chown(d, 0, 0)

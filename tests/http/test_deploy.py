@@ -41,6 +41,9 @@ def test_install_tree(tmp_path):
     for f in expected:
         assert (dest / f).is_file(), f
     assert (dest / "var/lib/safe-code-executor").is_dir()
+    # The config may hold api_token, the state every program and its output: not for everyone.
+    assert (dest / "etc/safe-code-executor/sce.conf").stat().st_mode & 0o777 == 0o640
+    assert (dest / "var/lib/safe-code-executor").stat().st_mode & 0o777 == 0o700
     conf = (dest / "etc/safe-code-executor/sce.conf").read_text()
     assert "history_path = /var/lib/safe-code-executor/history.json" in conf
     assert "/opt/sce/share/safe-code-executor/htdocs" in (

@@ -106,6 +106,7 @@ def test_units_under_systemd(box):
            "useradd --system --home-dir /var/lib/safe-code-executor --shell /usr/sbin/nologin sce && "
            "usermod -aG docker sce && mkdir -p /var/lib/safe-code-executor && "
            "chown sce: /var/lib/safe-code-executor && "
+           "chgrp sce /etc/safe-code-executor/sce.conf && "
            "cp /usr/local/lib/systemd/system/safe-code-executor-* /etc/systemd/system/ && "
            "systemctl daemon-reload && systemctl enable --now safe-code-executor-run.socket "
            "safe-code-executor-history.socket", check=True)

@@ -104,6 +104,34 @@ static void test_bad_lines(void **state)
 	}
 	expect_error("api_token = short\n", "1: api_token: must be 16 to 128 letters, digits or -._~+/=");
 	expect_error("memory_mb = 99999999999999999999\n", "1: memory_mb: not a whole number");
+	expect_error("bind = 127.0.0.1; include \"/etc/passwd\"\n",
+		     "1: bind: not an IP address or a host name");
+	expect_error("bind = -x\n", "1: bind: not an IP address or a host name");
+	expect_error("allowed_hosts = a.example:80\n",
+		     "1: allowed_hosts: not a list of host names (no ports; IPv6 addresses in brackets) or *");
+	expect_error("allowed_origins = https://a.example/x\n",
+		     "1: allowed_origins: not a list of origins such as https://course.example.org or "
+		     "http://127.0.0.1:8080 (scheme, host, optional port; no path)");
+}
+
+/* Values each in range that contradict each other are refused, naming the later line. */
+static void test_contradictions(void **state)
+{
+	struct config cfg;
+	char err[512];
+
+	(void)state;
+	expect_error("# x\ntimeout_s = 271\n",
+		     "2: timeout_s: at most 270: a warm container is handed out until 3300 s old and "
+		     "ends at 3600 s");
+	expect_error("output_limit = 8388608\n\nhistory_size = 2\n",
+		     "3: history_size 2 with output_limit 8388608 and max_code_chars 5000: entries "
+		     "could add up to more than the 64 MiB a history file may hold; lower one of them");
+	assert_int_equal(load("timeout_s = 270\nhistory_size = 50\nbind = ::1\n"
+			      "allowed_hosts = [::1] sce.example.org\n"
+			      "allowed_origins = https://a.example http://b.example:8080\n", &cfg, err),
+			 0);
+	assert_string_equal(cfg.allowed_hosts, "[::1] sce.example.org");
 }
 
 /* A relative config path: relative values are taken from the file's directory, made absolute. */
@@ -151,6 +179,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_bad_lines),
+		cmocka_unit_test(test_contradictions),
 		cmocka_unit_test(test_relative_config_path),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_relative_docker_refused),

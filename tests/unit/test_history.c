@@ -187,10 +187,47 @@ static void test_stuck_lock_times_out(void **state)
 	assert_int_equal(flock(fd, LOCK_EX), 0);
 	start = mono_ms();
 	assert_int_equal(history_append(path, 10, 300, entry(1), err, sizeof(err)), -1);
-	assert_string_equal(err, "history lock busy for 300 ms");
+	assert_non_null(strstr(err, "history.json.lock busy for 300 ms"));
 	assert_true(mono_ms() - start >= 300 && mono_ms() - start < 2000);
 	close(fd);
 	assert_int_equal(history_append(path, 10, 300, entry(2), err, sizeof(err)), 0);
+}
+
+/* The history holds everyone's programs and output: the service's user's alone, whatever the
+ * umask, as is its lock file. */
+static void test_files_are_the_services_alone(void **state)
+{
+	char err[256], lock[160];
+	struct stat st;
+	mode_t old = umask(0);
+
+	(void)state;
+	assert_int_equal(history_append(path, 10, 300, entry(1), err, sizeof(err)), 0);
+	umask(old);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	assert_int_equal(stat(lock, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+}
+
+/* A history that keeps going bad (a flood of runs over the size limit, a disk error) does not
+ * fill the disk with copies set aside: the newest few are kept. */
+static void test_set_aside_copies_are_capped(void **state)
+{
+	char err[256];
+	FILE *f;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 6; i++) {
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fputs("not json", f);
+		fclose(f);
+		assert_int_equal(history_append(path, 10, 300, entry(i), err, sizeof(err)), 0);
+	}
+	assert_int_equal(count_files(".corrupt-"), HISTORY_ASIDE_KEEP);
 }
 
 /* Many processes appending at once lose nothing. */
@@ -263,6 +300,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fifo_does_not_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_directory_in_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stuck_lock_times_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_files_are_the_services_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_aside_copies_are_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_killed_mid_write, setup, teardown),
 	};

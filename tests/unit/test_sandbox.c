@@ -140,7 +140,7 @@ static const char fake[] =
 	"#!/bin/sh\n"
 	"d=$(dirname \"$0\")\n"
 	"case \"$1\" in\n"
-	"rm) echo \"$*\" >>\"$d/rm.log\"; exit 0 ;;\n"
+	"rm) echo \"$*\" >>\"$d/rm.log\"; touch \"$d/removed\"; exit 0 ;;\n"
 	"ps) cat \"$d/ps\" 2>/dev/null; exit 0 ;;\n"
 	"run) case $(cat \"$d/create\" 2>/dev/null) in\n"
 	"     noimage) echo 'docker: Error response from daemon: No such image: sce-python:3.11.' >&2; exit 125 ;;\n"
@@ -150,10 +150,16 @@ static const char fake[] =
 	"esac\n"
 	"case $(cat \"$d/mode\") in\n"
 	"hang) exec sleep 60 ;;\n"
-	"ok) cat >\"$d/stdin\"; printf '.hello\\n'; exit 0 ;;\n"
-	"noise) cat >/dev/null; echo 'WARNING: something' >&2; sleep 0.2; printf '.'; sleep 0.2; echo out; echo err >&2; exit 3 ;;\n"
-	"exit137) cat >/dev/null; printf '.'; exit 137 ;;\n"
-	"loop) cat >/dev/null; printf '.started\\n'; exec sleep 60 ;;\n"
+	"ok) cat >\"$d/stdin\"; printf '\\036' >&2; printf '\\036hello\\n'; exit 0 ;;\n"
+	"noise) cat >/dev/null; echo 'WARNING: something. Really.' >&2; sleep 0.2; printf '\\036'; printf '\\036' >&2; sleep 0.2; echo out; echo err >&2; exit 3 ;;\n"
+	/* the program's stderr read before the start mark on stdout (a late poll) */
+	"early) cat >/dev/null; printf '\\036early\\n' >&2; sleep 0.3; printf '\\036out\\n'; exit 1 ;;\n"
+	/* docker's words once the container was removed under a running exec */
+	"daemon) cat >/dev/null; rm -f \"$d/removed\"; printf '\\036' >&2; printf '\\036'; echo prog >&2; "
+	"while [ ! -e \"$d/removed\" ]; do sleep 0.05; done; "
+	"echo 'Error response from daemon: No such exec instance: 0123abcd' >&2; exit 137 ;;\n"
+	"exit137) cat >/dev/null; printf '\\036' >&2; printf '\\036'; exit 137 ;;\n"
+	"loop) cat >/dev/null; printf '\\036' >&2; printf '\\036started\\n'; exec sleep 60 ;;\n"
 	"gone) echo \"Error response from daemon: Container $3 is not running\" >&2; exit 1 ;;\n"
 	"esac\n";
 
@@ -279,6 +285,36 @@ static void test_docker_noise_before_the_start_is_not_the_programs(void **state)
 	assert_string_equal(res.error, "err\n");
 	assert_int_equal(res.exit_code, 3);
 	assert_int_equal(res.status, RUN_ERROR);
+	run_result_release(&res);
+}
+
+/* The start is marked on each stream: stderr the program wrote before its stdout mark was read
+ * is still the program's. */
+static void test_early_stderr_is_the_programs(void **state)
+{
+	struct run_result res = RUN_RESULT_INIT;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(run("early", &res, err), 0);
+	assert_string_equal(res.output, "out\n");
+	assert_string_equal(res.error, "early\n");
+	assert_int_equal(res.exit_code, 1);
+	run_result_release(&res);
+}
+
+/* What docker says once the service has removed the container (a run cut at its deadline) is
+ * logged, not answered. */
+static void test_docker_words_after_the_kill_are_not_the_programs(void **state)
+{
+	struct run_result res = RUN_RESULT_INIT;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(run("daemon", &res, err), 0);
+	assert_int_equal(res.status, RUN_TIMEOUT);
+	assert_string_equal(res.error, "prog\nExecution timed out after 1 seconds.");
+	assert_null(strstr(res.error, "daemon"));
 	run_result_release(&res);
 }
 
@@ -415,6 +451,8 @@ int main(void)
 		cmocka_unit_test(test_exec_argv),
 		cmocka_unit_test(test_ok_code_on_stdin_and_cleanup),
 		cmocka_unit_test(test_docker_noise_before_the_start_is_not_the_programs),
+		cmocka_unit_test(test_early_stderr_is_the_programs),
+		cmocka_unit_test(test_docker_words_after_the_kill_are_not_the_programs),
 		cmocka_unit_test(test_missing_image),
 		cmocka_unit_test(test_no_docker_binary),
 		cmocka_unit_test(test_start_timeout_removes_the_container),
