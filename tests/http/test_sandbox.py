@@ -135,3 +135,34 @@ def test_javascript_uncaught_error_as_node_dash(stack, clean, tail):
 def test_javascript_dynamic_import(stack, clean):
     status, body = stack.run("javascript", "import('os').then(os => console.log(os.platform()))")
     assert status == 200 and body["output"] == "linux\n" and body["error"] == "", body
+
+
+def test_docker_client_config_of_the_user_does_not_reach_containers(tmp_path):
+    """The docker CLI copies the `proxies` of ~/.docker/config.json into every container it
+    makes: the service gives it an empty config directory of its own instead."""
+    import json
+    from pathlib import Path
+    import requests
+    from conftest import start_stack, stop_stack
+    canary = "http://canary-proxy.invalid:3128"
+    config = Path.home() / ".docker" / "config.json"
+    saved = config.read_bytes() if config.exists() else None
+    config.parent.mkdir(exist_ok=True)
+    config.write_text(json.dumps({"proxies": {"default": {"httpProxy": canary,
+                                                          "httpsProxy": canary}}}))
+    try:
+        s, proc = start_stack(tmp_path, "warm_python = 0\nwarm_javascript = 0\n")
+        try:
+            r = requests.post(s.url("/run"), timeout=60, json={"language": "python", "code":
+                              "import os\nprint(open('/proc/1/environ', 'rb').read())\n"
+                              "print(sorted(os.environ))"})
+            assert r.status_code == 200, r.text
+            out = r.json()["output"]
+            assert "canary" not in out and "PROXY" not in out.upper(), out
+        finally:
+            stop_stack(s, proc)
+    finally:
+        if saved is None:
+            config.unlink()
+        else:
+            config.write_bytes(saved)
