@@ -48,6 +48,7 @@ static const struct key keys[] = {
 	STR(allowed_origins, K_ORIGINS),
 	STR(api_token, K_TOKEN),
 	INT(per_client_runs, 0, 1024),
+	INT(per_client_waiting, 0, 1024),
 	INT(max_runs, 0, 4096),
 	INT(queue_wait_ms, 0, 60000),
 	INT(warm_python, 0, 64),
@@ -71,7 +72,7 @@ void config_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	strcpy(cfg->bind, "127.0.0.1");
 	cfg->port = 5000;
-	cfg->workers = 16;
+	cfg->workers = 32;
 	strcpy(cfg->docker, "/usr/bin/docker");
 	strcpy(cfg->python_image, "sce-python:3.11");
 	strcpy(cfg->javascript_image, "sce-node:18");
@@ -82,7 +83,8 @@ void config_defaults(struct config *cfg)
 	strcpy(cfg->state_dir, "/var/lib/safe-code-executor");
 	strcpy(cfg->cgroup_root, "/sys/fs/cgroup");
 	cfg->per_client_runs = 2;
-	cfg->queue_wait_ms = 2000;
+	cfg->per_client_waiting = 18;
+	cfg->queue_wait_ms = 20000;
 	cfg->warm_python = 2;
 	cfg->warm_javascript = 2;
 	cfg->history_size = 10;

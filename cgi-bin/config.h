@@ -22,6 +22,7 @@ struct config {
 	char allowed_origins[2048];    /* origins whose pages may call the API (CORS); "" = none */
 	char api_token[129];           /* required as "Authorization: Bearer <token>"; "" = none */
 	int per_client_runs;           /* simultaneous runs per client address; 0 = no cap */
+	int per_client_waiting;        /* requests of one address waiting for a run; more: 429 */
 	int max_runs;                  /* simultaneous runs in all; 0 = twice the CPUs */
 	int queue_wait_ms;             /* longest wait for a run slot before a 503 */
 	int warm_python;               /* idle containers kept ready per language; 0 = none */

@@ -14,10 +14,8 @@
 
 #include "spawn.h"
 
-int lockfile_lock(const char *path, int wait_ms, char *err, size_t errlen)
+int lockfile_open(const char *path, char *err, size_t errlen)
 {
-	struct timespec pause = { 0, 2 * 1000 * 1000 };
-	int64_t deadline = mono_ms() + wait_ms;
 	struct stat st;
 	int fd, saved;
 
@@ -35,10 +33,37 @@ int lockfile_lock(const char *path, int wait_ms, char *err, size_t errlen)
 		errno = EINVAL;
 		return -1;
 	}
+	return fd;
+}
+
+int lockfile_try(int fd, const char *path, char *err, size_t errlen)
+{
+	int saved;
+
 	while (flock(fd, LOCK_EX | LOCK_NB)) {
 		saved = errno;
-		if (saved != EWOULDBLOCK && saved != EINTR) {
+		if (saved == EINTR)
+			continue;
+		if (saved != EWOULDBLOCK)
 			snprintf(err, errlen, "cannot lock %s: %s", path, strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+int lockfile_lock(const char *path, int wait_ms, char *err, size_t errlen)
+{
+	struct timespec pause = { 0, 2 * 1000 * 1000 };
+	int64_t deadline = mono_ms() + wait_ms;
+	int fd, saved;
+
+	fd = lockfile_open(path, err, errlen);
+	if (fd < 0)
+		return -1;
+	while (lockfile_try(fd, path, err, errlen)) {
+		saved = errno;
+		if (saved != EWOULDBLOCK) {
 			close(fd);
 			errno = saved;
 			return -1;

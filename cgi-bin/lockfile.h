@@ -24,6 +24,10 @@
  * Returns the descriptor, or -1 with err filled (errno EWOULDBLOCK when it was busy).
  * lockfile_unlock() releases it (-1 is ignored).
  *
+ * lockfile_open() and lockfile_try() are the two halves of lockfile_lock(), for a caller that
+ * waits for any of several locks: open (0 or -1, err filled), then try the exclusive flock
+ * without waiting (0; or -1 with errno EWOULDBLOCK when held elsewhere, else err filled).
+ *
  * lockfile_replace() writes len bytes of data to a temp file beside path (".<name>.tmpXXXXXX",
  * hidden from listings, LOCKFILE_MODE), renames it over path, and with durable set fsyncs the file before and the
  * directory after, so that readers see the old file or the new one, never half of one, also
@@ -31,6 +35,8 @@
  */
 int lockfile_lock(const char *path, int wait_ms, char *err, size_t errlen);
 void lockfile_unlock(int fd);
+int lockfile_open(const char *path, char *err, size_t errlen);
+int lockfile_try(int fd, const char *path, char *err, size_t errlen);
 int lockfile_replace(const char *path, const char *data, size_t len, int durable, char *err,
 		     size_t errlen);
 

@@ -66,6 +66,8 @@ void log_msg(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	for (size_t len = strlen(msg); len && (msg[len - 1] == '\n' || msg[len - 1] == '\r');)
+		msg[--len] = '\0'; /* a message's own final line break */
 	append_escaped(line, sizeof(line) - 1, (size_t)n, msg);
 	strcat(line, "\n");
 	fputs(line, stderr);

@@ -34,7 +34,7 @@ static const char *pool_dir(enum language lang)
 }
 
 static const char *const state_dirs[] = { "", "/pool", "/pool/python", "/pool/javascript",
-					  "/owned" };
+					  "/owned", "/clients", "/runs" };
 
 static void make_dirs(const struct config *cfg)
 {

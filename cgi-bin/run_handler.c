@@ -91,48 +91,77 @@ static void answer_error(struct response *res, const struct request *req, int st
 		response_error(res, status, msg);
 }
 
-/* Takes this client's slot and a run slot; 0, or the status answered. */
-static int take_slots(const struct config *cfg, const struct request *req, int *client,
-		      int *run, struct response *res)
+/* A refusal of take_slots(): answered, with Retry-After when trying again later may help. */
+static int refuse(struct response *res, const struct request *req, int status, int retry,
+		  const char *msg)
 {
-	char key[32], dir[PATH_MAX], err[256];
+	answer_error(res, req, status, msg);
+	res->retry_after = retry;
+	return status;
+}
 
+/*
+ * Takes, for this client, a place (one of per_client_runs + per_client_waiting: none free is a
+ * 429 at once, so one address cannot hold every FastCGI worker by waiting), then its turn (one of
+ * its per_client_runs: its own runs go first), then a run slot (one of max_runs); the last two
+ * are waited for until one deadline, queue_wait_ms away. Returns 0 with the three held, or the
+ * status answered (429, 503; 499 when the client went away while waiting) with none held.
+ */
+static int take_slots(const struct config *cfg, const struct request *req, int fds[3],
+		      struct response *res)
+{
+	int64_t deadline = mono_ms() + cfg->queue_wait_ms;
+	char key[32], place[48], clients[PATH_MAX], runs[PATH_MAX], err[256], msg[160];
+	int places = cfg->per_client_runs ? cfg->per_client_runs + cfg->per_client_waiting : 0, i;
+	enum slot_result r;
+
+	fds[0] = fds[1] = fds[2] = -1;
 	client_key(req->remote_addr, key, sizeof(key));
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/clients", cfg->state_dir) >= sizeof(dir))
-		dir[0] = '\0'; /* slot_take() then fails: a 503 */
-	switch (slot_take(dir, key, cfg->per_client_runs, 0, client, err, sizeof(err))) {
-	case 0:
-		break;
-	case 1:
-		snprintf(err, sizeof(err), "too many runs at once from your address (at most %d)",
-			 cfg->per_client_runs);
-		answer_error(res, req, 429, err);
-		res->retry_after = 1;
-		return 429;
-	default:
-		log_msg("client slots: %s", err);
-		answer_error(res, req, 503, "service unavailable: cannot count runs");
-		return 503;
+	snprintf(place, sizeof(place), "%s-place", key);
+	if ((size_t)snprintf(clients, sizeof(clients), "%s/clients", cfg->state_dir) >= sizeof(clients) ||
+	    (size_t)snprintf(runs, sizeof(runs), "%s/runs", cfg->state_dir) >= sizeof(runs)) {
+		log_msg("slots: state_dir too long");
+		return refuse(res, req, 503, 0, "service unavailable: cannot count runs");
 	}
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/runs", cfg->state_dir) >= sizeof(dir))
-		dir[0] = '\0';
-	switch (slot_take(dir, "run", cfg->max_runs, cfg->queue_wait_ms, run, err, sizeof(err))) {
-	case 0:
+	snprintf(msg, sizeof(msg), "too many runs at once from your address (at most %d running "
+				   "and %d waiting)", cfg->per_client_runs, cfg->per_client_waiting);
+	r = slot_take(clients, place, places, mono_ms(), -1, &fds[0], err, sizeof(err));
+	if (r == SLOT_BUSY)
+		return refuse(res, req, 429, 1, msg);
+	if (r == SLOT_TAKEN)
+		r = slot_take(clients, key, cfg->per_client_runs, deadline, req->client_fd, &fds[1],
+			      err, sizeof(err));
+	if (r == SLOT_BUSY) {
+		refuse(res, req, 429, 1, msg);
+		goto fail;
+	}
+	if (r == SLOT_TAKEN)
+		r = slot_take(runs, "run", cfg->max_runs, deadline, req->client_fd, &fds[2], err,
+			      sizeof(err));
+	if (r == SLOT_TAKEN)
 		return 0;
-	case 1:
-		snprintf(err, sizeof(err), "server busy: %d programs are running, try again shortly",
+	if (r == SLOT_BUSY) {
+		snprintf(msg, sizeof(msg), "server busy: %d programs are running, try again shortly",
 			 cfg->max_runs);
-		answer_error(res, req, 503, err);
-		res->retry_after = 2;
-		break;
-	default:
+		refuse(res, req, 503, 2, msg);
+	} else if (r == SLOT_GONE) {
+		answer_error(res, req, 503, "client went away");
+	} else {
 		log_msg("run slots: %s", err);
-		answer_error(res, req, 503, "service unavailable: cannot count runs");
-		break;
+		refuse(res, req, 503, 0, "service unavailable: cannot count runs");
 	}
-	slot_release(*client);
-	*client = -1;
-	return 503;
+fail:
+	for (i = 0; i < 3; i++)
+		slot_release(fds[i]);
+	return r == SLOT_GONE ? 499 : res->status;
+}
+
+static void release_slots(int fds[3])
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		slot_release(fds[i]);
 }
 
 void run_handle(const struct config *cfg, const struct request *req, struct response *res)
@@ -142,7 +171,7 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 	struct interrupt intr = { &front_stop, req->client_fd };
 	cJSON *answer = NULL, *entry;
 	char err[256];
-	int status, client = -1, run = -1, ran;
+	int status, slots[3] = { -1, -1, -1 }, ran;
 
 	status = request_route(req, "/run", "POST", cfg->api_token, cfg->max_body, err, sizeof(err));
 	if (!status)
@@ -154,14 +183,13 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 		metrics_count_refusal(cfg, status);
 		goto out;
 	}
-	status = take_slots(cfg, req, &client, &run, res);
+	status = take_slots(cfg, req, slots, res);
 	if (status) {
 		metrics_count_refusal(cfg, status);
 		goto out;
 	}
 	ran = sandbox_run(cfg, rr.language, rr.code, rr.code_len, &intr, &result, err, sizeof(err));
-	slot_release(run);
-	slot_release(client);
+	release_slots(slots);
 	pending = result.ct;
 	has_pending = result.has_container;
 	pool_stale = result.stale;

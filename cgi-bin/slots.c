@@ -3,10 +3,10 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdint.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,47 +22,76 @@ void client_key(const char *addr, char *key, size_t keylen)
 	snprintf(key, keylen, "client%u", (unsigned)(h % 1024));
 }
 
-/* One pass over the n slots: 0 with *fd, 1 when all are taken, -1 on error. */
-static int try_slots(const char *dir, const char *key, int n, int *fd, char *err, size_t errlen)
+static int slot_path(char *path, size_t len, const char *dir, const char *key, int i)
 {
-	char path[PATH_MAX];
-	int i;
-
-	for (i = 0; i < n; i++) {
-		int f;
-
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s-%d", dir, key, i) >= sizeof(path)) {
-			snprintf(err, errlen, "slot path too long");
-			return -1;
-		}
-		f = lockfile_lock(path, 0, err, errlen);
-		if (f >= 0) {
-			*fd = f;
-			return 0;
-		}
-		if (errno != EWOULDBLOCK)
-			return -1;
-	}
-	return 1;
+	return (size_t)snprintf(path, len, "%s/%s-%d", dir, key, i) < len ? 0 : -1;
 }
 
-int slot_take(const char *dir, const char *key, int n, int wait_ms, int *fd, char *err,
-	      size_t errlen)
+/* Waits up to ms for the client to leave: 1 when it has. */
+static int client_left(int gone_fd, int ms)
 {
-	struct timespec pause = { 0, 20 * 1000 * 1000 };
-	int64_t deadline = mono_ms() + wait_ms;
-	int r;
+	struct pollfd pfd = { .fd = gone_fd, .events = POLLIN };
+
+	if (gone_fd < 0) {
+		struct timespec pause = { 0, (long)ms * 1000 * 1000 };
+
+		nanosleep(&pause, NULL);
+		return 0;
+	}
+	return poll(&pfd, 1, ms) > 0 && pfd.revents;
+}
+
+enum slot_result slot_take(const char *dir, const char *key, int n, int64_t deadline_ms,
+			   int gone_fd, int *fd, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int *fds = NULL, i, opened = 0, left;
+	enum slot_result ret = SLOT_ERROR;
 
 	*fd = -1;
 	if (n <= 0)
-		return 0;
-	if (mkdir(dir, LOCKFILE_DIR_MODE) && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
-		return -1;
+		return SLOT_TAKEN;
+	fds = malloc(sizeof(*fds) * (size_t)n);
+	if (!fds) {
+		snprintf(err, errlen, "out of memory");
+		return SLOT_ERROR;
 	}
-	while ((r = try_slots(dir, key, n, fd, err, errlen)) == 1 && mono_ms() < deadline)
-		nanosleep(&pause, NULL);
-	return r;
+	for (opened = 0; opened < n; opened++) {
+		if (slot_path(path, sizeof(path), dir, key, opened)) {
+			snprintf(err, errlen, "slot path too long");
+			goto out;
+		}
+		fds[opened] = lockfile_open(path, err, errlen);
+		if (fds[opened] < 0)
+			goto out;
+	}
+	for (;;) {
+		for (i = 0; i < n; i++) {
+			if (!lockfile_try(fds[i], dir, err, errlen)) {
+				*fd = fds[i];
+				fds[i] = -1;
+				ret = SLOT_TAKEN;
+				goto out;
+			}
+			if (errno != EWOULDBLOCK)
+				goto out;
+		}
+		left = (int)(deadline_ms - mono_ms());
+		if (left <= 0) {
+			ret = SLOT_BUSY;
+			goto out;
+		}
+		if (client_left(gone_fd, left < SLOT_POLL_MS ? left : SLOT_POLL_MS)) {
+			ret = SLOT_GONE;
+			goto out;
+		}
+	}
+out:
+	for (i = 0; i < opened; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	return ret;
 }
 
 void slot_release(int fd)

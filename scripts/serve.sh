@@ -3,11 +3,12 @@
 # FastCGI programs and removes any container they left.
 # Config: $SCE_CONFIG (default conf/sce.conf). Needs the programs built, dockerd and the images.
 # SCE_SERVER chooses the web server:
-#   lighttpd          (default) conf/lighttpd.conf; lighttpd starts the programs itself
-#   nginx             conf/nginx.conf with the nginx drop-in; the programs under spawn-fcgi
+#   lighttpd          (default) conf/lighttpd.conf
+#   nginx             conf/nginx.conf with the nginx drop-in
 #   lighttpd-drop-in  this host's stock /etc/lighttpd/lighttpd.conf (moved to a loopback port and
-#                     private files) with the lighttpd drop-in; the programs under spawn-fcgi
-# With spawn-fcgi the programs' log lines go to the file $SCE_LOG, or are echoed here.
+#                     private files) with the lighttpd drop-in
+# The programs run under spawn-fcgi (scripts/spawn.sh) for each; their log lines go to the file
+# $SCE_LOG, or are echoed here.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -26,10 +27,9 @@ export SCE_HOME=$SCE_ROOT SCE_CONFIG SCE_HTDOCS=${SCE_HTDOCS:-$SCE_ROOT/htdocs}
 SCE_CONFIG=$(cd "$(dirname "$SCE_CONFIG")" && pwd)/$(basename "$SCE_CONFIG")
 SCE_BIND=$(conf_value bind); SCE_BIND=${SCE_BIND:-127.0.0.1}
 SCE_PORT=$(conf_value port); SCE_PORT=${SCE_PORT:-5000}
-SCE_WORKERS=$(conf_value workers); SCE_WORKERS=${SCE_WORKERS:-4}
 instance=$(conf_value instance); instance=${instance:-default}
 SCE_STATE=$(mktemp -d /tmp/sce-server.XXXXXX)
-export SCE_BIND SCE_PORT SCE_WORKERS SCE_STATE
+export SCE_BIND SCE_PORT SCE_STATE
 
 server_pid=
 tail_pid=
@@ -37,14 +37,14 @@ programs=
 stop() {
     trap - INT TERM EXIT
     if [ -n "$server_pid" ]; then
-        [ "$server" = lighttpd ] && programs=$(pgrep -P "$server_pid" || true)
         kill -TERM "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
     fi
-    # The programs finish what they are doing (a run, a refill) before the sweep.
+    # The programs finish what they are doing (a run, a refill) before the sweep: each
+    # supervisor lets its workers end their requests.
     local p i running
     # shellcheck disable=SC2086
-    [ -n "$programs" ] && [ "$server" != lighttpd ] && { kill -TERM $programs 2>/dev/null || true; }
+    [ -n "$programs" ] && { kill -TERM $programs 2>/dev/null || true; }
     for i in $(seq 1 150); do
         running=0
         for p in $programs; do
@@ -53,9 +53,6 @@ stop() {
         [ "$running" = 0 ] && break
         sleep 0.2
     done
-    if [ "$server" = lighttpd ] && [ -n "$server_pid" ]; then
-        kill -TERM -- "-$server_pid" 2>/dev/null || true  # the programs lighttpd left
-    fi
     [ -n "$tail_pid" ] && { kill "$tail_pid" 2>/dev/null || true; }
     "$SCE_ROOT/cgi-bin/run.fcgi" --cleanup  # the instance's containers and their records
     rm -rf "$SCE_STATE"
@@ -82,13 +79,11 @@ spawn_programs() {
     programs=$(for f in "$SCE_STATE"/sock/*.pid; do cat "$f"; echo; done)  # no final newline
 }
 
-# Containers a previous run of the service left, and the warm pool.
-"$SCE_ROOT/cgi-bin/run.fcgi" --prepare
 case $server in
 lighttpd)
     lighttpd -tt -f "$SCE_ROOT/conf/lighttpd.conf" >/dev/null
-    # In a process group of its own: Ctrl+C reaches this script, which stops lighttpd gracefully,
-    # and a program lighttpd starts again while shutting down is still found by its group.
+    spawn_programs
+    # In a process group of its own: Ctrl+C reaches this script, which stops lighttpd gracefully.
     setsid lighttpd -D -f "$SCE_ROOT/conf/lighttpd.conf" &
     server_pid=$!
     ;;

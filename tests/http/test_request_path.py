@@ -18,9 +18,11 @@ TOKEN = "test-token-0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory):
-    """A second stack: an API token, and a JavaScript image that does not exist."""
+    """A second stack: an API token, a JavaScript image that does not exist, and one run plus
+    one waiting request per client address."""
     s, proc = start_stack(tmp_path_factory.mktemp("guarded"),
-                          f"api_token = {TOKEN}\njavascript_image = sce-missing:0\n")
+                          f"api_token = {TOKEN}\njavascript_image = sce-missing:0\n"
+                          "per_client_runs = 1\nper_client_waiting = 1\n")
     yield s
     stop_stack(s, proc)
 
@@ -65,23 +67,70 @@ def test_missing_image_is_named_without_docker_details(guarded):
     assert "No such image" in guarded.log()  # docker's words go to the log, not to the client
 
 
-def test_per_client_cap(stack, clean):
+def test_per_client_cap(guarded):
+    """One running and one waiting per address: the third is refused at once, with Retry-After;
+    the waiting one runs after the first."""
     code = "import time; time.sleep(3); print('done')"
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
         futures = []
         for i in range(3):
-            futures.append(pool.submit(stack.run_from, "127.0.5.1", "python", code + f"  # {i}"))
+            futures.append(pool.submit(timed, guarded.run_from, "127.0.5.1", "python",
+                                       code + f"  # {i}", headers=auth()))
             time.sleep(0.3)
         results = [f.result() for f in futures]
-    statuses = sorted(r[0] for r in results)
-    assert statuses == [200, 200, 429], results
-    refused = next(r for r in results if r[0] == 429)
-    assert refused[1]["Retry-After"] == "1"
-    assert refused[2] == {"error": "too many runs at once from your address (at most 2)"}
-    assert len([e for e in stack.history() if e["code"].startswith(code)]) == 2
+    statuses = [r[0][0] for r in results]
+    assert sorted(statuses) == [200, 200, 429], results
+    (status, headers, body), elapsed = next(r for r in results if r[0][0] == 429)
+    assert headers["Retry-After"] == "1"
+    assert body == {"error": "too many runs at once from your address (at most 1 running and "
+                             "1 waiting)"}
+    assert elapsed < 2, "refused at once, not after a wait"
+    waited = max(r[1] for r in results if r[0][0] == 200)
+    assert waited >= 5.5, "the second ran after the first"
+    history = requests.get(guarded.url("/history"), headers=auth(), timeout=30).json()
+    assert len([e for e in history if e["code"].startswith(code)]) == 2
     # Another address is not affected, and the slots come back.
-    assert stack.run_from("127.0.5.2", "python", "print(1)")[0] == 200
-    assert stack.run_from("127.0.5.1", "python", "print(1)")[0] == 200
+    assert guarded.run_from("127.0.5.2", "python", "print(1)", headers=auth())[0] == 200
+    assert guarded.run_from("127.0.5.1", "python", "print(1)", headers=auth())[0] == 200
+
+
+def timed(fn, *args, **kw):
+    start = time.monotonic()
+    result = fn(*args, **kw)
+    return result, time.monotonic() - start
+
+
+def test_twenty_parallel_runs_from_one_address_all_succeed(stack, clean):
+    """Piston's parallel-requests test: 20 print() runs at once from one address (a classroom
+    behind NAT) wait their turn rather than being refused."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda i: timed(stack.run_from, "127.0.6.1", "python",
+                                                f"print({i})"), range(20)))
+    assert [r[0][0] for r in results] == [200] * 20, [r[0] for r in results if r[0][0] != 200]
+    assert [r[0][2]["output"] for r in results] == [f"{i}\n" for i in range(20)]
+    print("20 parallel runs from one address: slowest answer %.1f s" % max(r[1] for r in results))
+
+
+def test_a_flood_from_one_address_does_not_hold_up_another(stack, clean):
+    """100 parallel requests from one address: it holds at most its places (the rest get 429 at
+    once), and another address's run still starts within two seconds."""
+    code = "import time; time.sleep(2)"
+    with concurrent.futures.ThreadPoolExecutor(max_workers=101) as pool:
+        flood = [pool.submit(timed, stack.run_from, "127.0.6.2", "python", code + f"  # {i}")
+                 for i in range(100)]
+        time.sleep(1.5)  # the flood has taken its places
+        (status, _, body), elapsed = timed(stack.run_from, "127.0.6.3", "python", "print('me')")
+        results = [f.result() for f in flood]
+    assert (status, body["output"]) == (200, "me\n")
+    assert elapsed < 2.5, f"another address waited {elapsed:.1f} s behind the flood"
+    statuses = [r[0][0] for r in results]
+    assert set(statuses) == {200, 429}, statuses
+    assert statuses.count(200) <= 2 + 18 and statuses.count(200) >= 2
+    for (status, headers, body), took in results:
+        if status == 429:
+            assert headers["Retry-After"] == "1" and took < 5, (took, body)
+    print("flood: %d run, %d refused; the other address answered in %.2f s"
+          % (statuses.count(200), statuses.count(429), elapsed))
 
 
 def test_chunked_body_is_accepted(stack, clean):
