@@ -2,11 +2,13 @@
 #include "front.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fcgiapp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -236,6 +238,25 @@ static void serve(const struct source *src, const struct config *cfg, handler_fn
 	free(req.body);
 }
 
+/* The keeper: p->keep every KEEP_EVERY_MS until SIGTERM (which, at its default, ends it: what
+ * it was doing is left for the next one to take up). Its descriptor 0 is the listening socket:
+ * it never accepts on it. */
+static int keep(const struct config *cfg, void (*fn)(const struct config *cfg))
+{
+	struct timespec pause = { KEEP_EVERY_MS / 1000, (KEEP_EVERY_MS % 1000) * 1000000L };
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (null >= 0) { /* not the socket: a child it spawns sees no connection either */
+		dup2(null, 0);
+		close(null);
+	}
+	for (;;) {
+		fn(cfg);
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
 int front_main(int argc, char **argv, const struct program *p)
 {
 	struct config cfg;
@@ -293,8 +314,10 @@ int front_main(int argc, char **argv, const struct program *p)
 			fprintf(stderr, "%s: --workers needs a listening socket on stdin\n", argv[0]);
 			return 2;
 		}
-		r = supervise(n);
-		if (r != 0) /* the supervisor, done: 0 after a stop */
+		r = supervise(n, p->keep != NULL);
+		if (r == SUPERVISE_KEEPER)
+			return keep(&cfg, p->keep);
+		if (r != SUPERVISE_WORKER) /* the supervisor, done: 0 after a stop */
 			return r == 1 ? 0 : 1;
 	}
 	install_signals();

@@ -16,14 +16,19 @@ int front_request_waiting(void);
 /* What a program does: handle answers one request; after (may be NULL) runs once each answer
  * has gone; prepare (may be NULL) is what --prepare does before the service starts serving, and
  * cleanup (may be NULL) what --cleanup does once it has stopped; workers is how many processes
- * --workers starts (0: the config's "workers"). */
+ * --workers starts (0: the config's "workers"); keep (may be NULL) is what a keeper process
+ * beside the workers does every KEEP_EVERY_MS, for no request in particular (the sweep). */
 struct program {
 	handler_fn handle;
 	void (*after)(const struct config *cfg);
 	void (*prepare)(const struct config *cfg);
 	void (*cleanup)(const struct config *cfg);
 	int workers;
+	void (*keep)(const struct config *cfg);
 };
+
+/* How often the keeper (under --workers, when p->keep is set) calls p->keep. */
+#define KEEP_EVERY_MS 2000
 
 /*
  * front_main() is a program's main(): it loads the config ($SCE_CONFIG or the built-in path;
@@ -32,7 +37,8 @@ struct program {
  *   with --prepare or --cleanup: runs p->prepare or p->cleanup and exits 0;
  *   under a FastCGI server (stdin is a listening socket): answers requests until stopped;
  *   with --workers [N] (stdin a listening socket, as systemd's StandardInput=socket gives it):
- *     keeps N worker processes (default p->workers) answering on it until SIGTERM;
+ *     keeps N worker processes (default p->workers) answering on it, and a keeper when p->keep
+ *     is set, until SIGTERM;
  *   otherwise: answers one CGI request from the environment and stdin.
  * Each request is read into a struct request (the body only when it is a POST within the size
  * limit), passed to handle, and the struct response written out with the headers every answer

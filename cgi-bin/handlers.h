@@ -10,8 +10,11 @@
 void run_handle(const struct config *cfg, const struct request *req, struct response *res);
 void run_after(const struct config *cfg);
 void run_prepare(const struct config *cfg);
-/* run_cleanup(): once the service has stopped, remove its containers (the idle pool too). */
+/* run_cleanup(): once the service has stopped, remove its containers (the idle pool too).
+ * run_keep(): the keeper's round: a sweep when one is due (made due at once when a container
+ * could not be removed), so such a container is gone within seconds though no request comes. */
 void run_cleanup(const struct config *cfg);
+void run_keep(const struct config *cfg);
 
 /* GET /history: the stored executions, newest first; /healthz (alive), /readyz (Docker answers,
  * images present, warm pool filled; 200 or 503), /metrics (Prometheus text). */

@@ -4,6 +4,6 @@
 
 int main(int argc, char **argv)
 {
-	static const struct program history = { history_handle, NULL, NULL, NULL, 2 };
+	static const struct program history = { history_handle, NULL, NULL, NULL, 2, NULL };
 	return front_main(argc, argv, &history);
 }

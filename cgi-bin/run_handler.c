@@ -255,3 +255,8 @@ void run_cleanup(const struct config *cfg)
 {
 	pool_sweep(cfg, SWEEP_EVERYTHING);
 }
+
+void run_keep(const struct config *cfg)
+{
+	pool_sweep(cfg, SWEEP_DUE);
+}

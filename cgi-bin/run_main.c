@@ -4,6 +4,7 @@
 
 int main(int argc, char **argv)
 {
-	static const struct program run = { run_handle, run_after, run_prepare, run_cleanup, 0 };
+	static const struct program run = { run_handle, run_after, run_prepare, run_cleanup, 0,
+					    run_keep };
 	return front_main(argc, argv, &run);
 }

@@ -15,6 +15,7 @@
 #define QUICK_DEATHS_MAX 10 /* workers in a row that died within a second: give up */
 
 struct worker {
+	int keeper;         /* the keeper, not a worker */
 	pid_t pid;          /* 0: to be started */
 	int64_t started;    /* mono_ms() */
 	int64_t not_before; /* no restart before then */
@@ -36,8 +37,8 @@ static void supervisor_signals(sigset_t *set)
 	sigprocmask(SIG_BLOCK, set, NULL);
 }
 
-/* Forks one worker: 0 in the worker (signals back to their defaults and unblocked: a stop sent
- * at once ends it), its pid in the supervisor, -1 when fork failed (tried again later). */
+/* Forks one process: 0 in it (signals back to their defaults and unblocked: a stop sent at once
+ * ends it), its pid in the supervisor, -1 when fork failed (tried again later). */
 static pid_t start_worker(struct worker *w, const sigset_t *set)
 {
 	pid_t pid = fork();
@@ -69,7 +70,8 @@ static int reap(struct worker *w, int n, int quick_deaths)
 		for (int i = 0; i < n; i++) {
 			if (w[i].pid != pid)
 				continue;
-			log_msg("supervisor: worker %ld ended (%s %d); starting another", (long)pid,
+			log_msg("supervisor: %s %ld ended (%s %d); starting another",
+				w[i].keeper ? "keeper" : "worker", (long)pid,
 				WIFSIGNALED(status) ? "signal" : "status",
 				WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 			w[i].pid = 0;
@@ -90,9 +92,9 @@ static void stop_workers(struct worker *w, int n)
 		;
 }
 
-int supervise(int n)
+int supervise(int n, int keeper)
 {
-	struct worker w[SUPERVISE_MAX];
+	struct worker w[SUPERVISE_MAX + 1];
 	struct timespec tick = { 0, 200 * 1000 * 1000 };
 	int result = 1, quick_deaths = 0;
 	sigset_t set;
@@ -100,13 +102,15 @@ int supervise(int n)
 	if (n < 1 || n > SUPERVISE_MAX)
 		return -1;
 	memset(w, 0, sizeof(w));
+	if (keeper)
+		w[n++].keeper = 1; /* the last one */
 	supervisor_signals(&set);
 	for (;;) {
 		int sig;
 
 		for (int i = 0; i < n; i++)
 			if (w[i].pid == 0 && mono_ms() >= w[i].not_before && start_worker(&w[i], &set) == 0)
-				return 0; /* a worker: go and serve */
+				return w[i].keeper ? SUPERVISE_KEEPER : SUPERVISE_WORKER;
 		sig = sigtimedwait(&set, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;

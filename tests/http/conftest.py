@@ -29,6 +29,10 @@ SERVER = os.environ.get("SCE_SERVER", "lighttpd")
 STANDALONE = SERVER in ("lighttpd", "nginx")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "by_server: can differ by web server; run behind each")
+
+
 def containers_of(instance):
     """Names of all containers of an instance (the idle warm pool included)."""
     out = subprocess.run([DOCKER, "ps", "-a", "--filter", f"label={LABEL}={instance}",

@@ -7,6 +7,10 @@ import requests
 
 from conftest import ROOT, STANDALONE
 
+# What can differ by web server (headers, limits, errors, origin checks, the seed's examples):
+# run behind every server, not only the first (scripts/test.sh).
+pytestmark = pytest.mark.by_server
+
 SPEC = json.loads((ROOT / "docs" / "openapi.json").read_text())
 SCHEMAS = SPEC["components"]["schemas"]
 TYPES = {"string": str, "integer": int, "boolean": bool, "object": dict, "array": list,

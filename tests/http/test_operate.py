@@ -6,9 +6,14 @@ import re
 import signal
 import time
 
+import pytest
 import requests
 
 from conftest import DOCKER, start_stack, stop_stack
+
+# What can differ by web server (headers, limits, errors, origin checks, the seed's examples):
+# run behind every server, not only the first (scripts/test.sh).
+pytestmark = pytest.mark.by_server
 
 
 def metrics(stack):

@@ -110,3 +110,40 @@ def test_overload_gets_503_with_retry_after(narrow):
     history = narrow.history()
     assert len(history) == min(10, statuses.count(200))
     assert all(entry["status"] == "ok" for entry in history)
+
+
+def test_a_container_docker_could_not_remove_is_gone_within_seconds(tmp_path):
+    """A program that calls setsid() escapes the in-container timeout and lives until its
+    container is removed. When docker rm fails after the answer (injected here for a few
+    seconds, so that the worker's own sweep after the answer fails too), the keeper beside the
+    workers removes it within seconds of docker working again, though no other request comes."""
+    fail = tmp_path / "fail-rm"
+    wrapper = tmp_path / "docker"
+    wrapper.write_text("#!/bin/sh\n"
+                       f"if [ \"$1\" = rm ] && [ -e {fail} ]; then\n"
+                       "    echo 'Error response from daemon: injected failure' >&2; exit 1\n"
+                       "fi\n"
+                       f"exec {DOCKER} \"$@\"\n")
+    wrapper.chmod(0o755)
+    s, proc = start_stack(tmp_path, f"docker = {wrapper}\n")
+    try:
+        fail.touch()
+        status, body = s.run("python", "import os, time\n"
+                                       "if os.fork() == 0:\n"
+                                       "    os.setsid()\n"
+                                       "    os.close(1); os.close(2)\n"
+                                       "    while True: time.sleep(1)\n"
+                                       "print('parent done')")
+        assert (status, body["output"]) == (200, "parent done\n")
+        time.sleep(4)
+        assert s.used_containers() and s.stray_processes(), "the injected failure did not hold"
+        fail.unlink()
+        fixed = time.monotonic()
+        while s.used_containers() or s.stray_processes():
+            assert time.monotonic() - fixed < 10, (s.used_containers(), s.stray_processes())
+            time.sleep(0.5)
+        print("container gone %.1f s after docker could remove it" % (time.monotonic() - fixed))
+        assert "sweep: removed 1 container(s)" in s.log()
+    finally:
+        fail.unlink(missing_ok=True)
+        stop_stack(s, proc)

@@ -13,6 +13,10 @@ import requests
 
 from conftest import STANDALONE, assert_json_error, start_stack, stop_stack
 
+# What can differ by web server (headers, limits, errors, origin checks, the seed's examples):
+# run behind every server, not only the first (scripts/test.sh).
+pytestmark = pytest.mark.by_server
+
 TOKEN = "test-token-0123456789abcdef"
 
 

@@ -1,9 +1,14 @@
 """Every example of the seed document, through HTTP against the real stack, with the seed's result."""
 import subprocess
 
+import pytest
 import requests
 
 from conftest import DOCKER, ROOT, STANDALONE, assert_json_error
+
+# What can differ by web server (headers, limits, errors, origin checks, the seed's examples):
+# run behind every server, not only the first (scripts/test.sh).
+pytestmark = pytest.mark.by_server
 
 RUN_KEYS = {"output", "error", "exit_code", "status", "duration_ms", "truncated",
             "memory_peak_bytes", "cpu_time_ms"}

@@ -7,6 +7,10 @@ import requests
 
 from conftest import STANDALONE, assert_json_error, history_snapshot, raw_http
 
+# What can differ by web server (headers, limits, errors, origin checks, the seed's examples):
+# run behind every server, not only the first (scripts/test.sh).
+pytestmark = pytest.mark.by_server
+
 
 @pytest.fixture
 def unchanged(stack, clean):
