@@ -201,10 +201,12 @@ def test_spawn_fcgi_path_with_debian_web_servers(box):
     assert socks[:3] == ["/run/safe-code-executor 750 sce www-data",
                          "/run/safe-code-executor/history.sock 666 sce sce",
                          "/run/safe-code-executor/run.sock 666 sce sce"], socks
-    for base in ("http://127.0.0.1", "http://127.0.0.1:8080"):
+    bases = ("http://127.0.0.1", "http://127.0.0.1:8080")
+    for base in bases:
         # Ready before anyone ran anything: the pool was filled when the programs started.
         status, ready = curl(box, base + "/readyz")
         assert (status, ready["ready"]) == (200, True), (base, ready)
+    for base in bases:
         status, body = curl(box, base + "/run", '{"language":"python","code":"print(2+2)"}')
         assert (status, body["output"], body["status"]) == (200, "4\n", "ok"), (base, body)
         status, body = curl(box, base + "/run", '{"language":"javascript","code":"console.log(6*7)"}')
@@ -223,7 +225,7 @@ def test_spawn_fcgi_path_with_debian_web_servers(box):
     assert box.fastcgi("run", "POST", "/run", '{"language":"python","code":"1"}',
                        user="nobody") is None
     # Stopping as the README says: the supervisors (their workers end with them), then --cleanup.
-    box.sh("kill $(cat /run/safe-code-executor/*.pid)", check=True)
+    box.sh("for f in /run/safe-code-executor/*.pid; do kill \"$(cat \"$f\")\"; done", check=True)
     deadline = time.monotonic() + 30
     while box.programs():
         assert time.monotonic() < deadline, box.programs()
