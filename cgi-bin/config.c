@@ -200,10 +200,26 @@ static void tidy_path(char *path)
 	*out = '\0';
 }
 
+/* The kinds of string a function checks, and what is said of a value that fails. */
+static const struct check {
+	enum kind kind;
+	int (*ok)(const char *value);
+	const char *why;
+} checks[] = {
+	{ K_NAME, name_ok, "may hold only letters, digits and _.- and must start with a letter or digit" },
+	{ K_TOKEN, token_ok, "must be 16 to 128 letters, digits or -._~+/=" },
+	{ K_BIND, bind_ok, "not an IP address or a host name" },
+	{ K_HOSTS, origin_hosts_valid, "not a list of host names (no ports; IPv6 addresses in brackets) or *" },
+	{ K_ORIGINS, origin_origins_valid, "not a list of origins such as https://course.example.org or "
+					   "http://127.0.0.1:8080 (scheme, host, optional port; no path)" },
+	{ K_CPUS, cpus_ok, "not a number of CPUs between 0.01 and 1024" },
+};
+
 /* Applies one value; returns NULL or what is wrong with it. */
 static const char *set_value(struct config *cfg, const struct key *k, const char *val, const char *dir)
 {
 	char *field = (char *)cfg + k->off;
+	const struct check *c;
 	char *end;
 	long long n;
 
@@ -245,37 +261,14 @@ static const char *set_value(struct config *cfg, const struct key *k, const char
 			return "too long";
 		strcpy(field, val);
 		return NULL;
-	case K_NAME:
-		if (!name_ok(val) || strlen(val) >= k->size)
-			return "may hold only letters, digits and _.- and must start with a letter or digit";
-		strcpy(field, val);
-		return NULL;
-	case K_TOKEN:
-		if (!token_ok(val))
-			return "must be 16 to 128 letters, digits or -._~+/=";
-		strcpy(field, val);
-		return NULL;
-	case K_BIND:
-		if (!bind_ok(val) || strlen(val) >= k->size)
-			return "not an IP address or a host name";
-		strcpy(field, val);
-		return NULL;
-	case K_HOSTS:
-		if (!origin_hosts_valid(val) || strlen(val) >= k->size)
-			return "not a list of host names (no ports; IPv6 addresses in brackets) or *";
-		strcpy(field, val);
-		return NULL;
-	case K_ORIGINS:
-		if (!origin_origins_valid(val) || strlen(val) >= k->size)
-			return "not a list of origins such as https://course.example.org or "
-			       "http://127.0.0.1:8080 (scheme, host, optional port; no path)";
-		strcpy(field, val);
-		return NULL;
-	case K_CPUS:
-		if (!cpus_ok(val) || strlen(val) >= k->size)
-			return "not a number of CPUs between 0.01 and 1024";
-		strcpy(field, val);
-		return NULL;
+	default:
+		for (c = checks; c < checks + sizeof(checks) / sizeof(checks[0]); c++)
+			if (c->kind == k->kind) {
+				if (!c->ok(val) || strlen(val) >= k->size)
+					return c->why;
+				strcpy(field, val);
+				return NULL;
+			}
 	}
 	return "unknown kind";
 }

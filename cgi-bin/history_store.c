@@ -90,20 +90,28 @@ static cJSON *keep_newest(cJSON *arr, int keep)
 	return kept;
 }
 
+/* Opens the directory of path (its name into dir) and writes the prefix of the files of path's
+ * own there, "<before><file name><after>"; NULL when it cannot. */
+static DIR *open_dir_of(const char *path, char *dir, size_t dirlen, const char *before,
+			const char *after, char *prefix, size_t prefixlen)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash || (size_t)(slash - path) >= dirlen || strlen(slash + 1) > NAME_MAX)
+		return NULL;
+	snprintf(dir, dirlen, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	snprintf(prefix, prefixlen, "%s%s%s", before, slash + 1, after);
+	return opendir(dir);
+}
+
 /* Temp files of a writer killed before its rename. Called with the lock held, so no writer is
  * busy with one. */
 static void remove_stale_temps(const char *path)
 {
 	char dir[PATH_MAX], prefix[NAME_MAX + 8], stale[PATH_MAX];
-	const char *slash = strrchr(path, '/');
 	struct dirent *e;
-	DIR *d;
+	DIR *d = open_dir_of(path, dir, sizeof(dir), ".", ".tmp", prefix, sizeof(prefix));
 
-	if (!slash || (size_t)(slash - path) >= sizeof(dir) || strlen(slash + 1) > NAME_MAX)
-		return;
-	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	snprintf(prefix, sizeof(prefix), ".%s.tmp", slash + 1);
-	d = opendir(dir);
 	if (!d)
 		return;
 	while ((e = readdir(d)))
@@ -124,16 +132,10 @@ static int by_name(const void *a, const void *b)
 static void prune_aside(const char *path)
 {
 	char dir[PATH_MAX], prefix[NAME_MAX + 16], old[PATH_MAX], *names[256];
-	const char *slash = strrchr(path, '/');
 	struct dirent *e;
 	size_t n = 0, i;
-	DIR *d;
+	DIR *d = open_dir_of(path, dir, sizeof(dir), "", ".corrupt-", prefix, sizeof(prefix));
 
-	if (!slash || (size_t)(slash - path) >= sizeof(dir) || strlen(slash + 1) > NAME_MAX)
-		return;
-	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	snprintf(prefix, sizeof(prefix), "%s.corrupt-", slash + 1);
-	d = opendir(dir);
 	if (!d)
 		return;
 	while ((e = readdir(d)) && n < sizeof(names) / sizeof(names[0]))

@@ -54,7 +54,7 @@ int lockfile_try(int fd, const char *path, char *err, size_t errlen)
 
 int lockfile_lock(const char *path, int wait_ms, char *err, size_t errlen)
 {
-	struct timespec pause = { 0, 2 * 1000 * 1000 };
+	struct timespec pause = {0, 2 * 1000 * 1000};
 	int64_t deadline = mono_ms() + wait_ms;
 	int fd, saved;
 
@@ -125,7 +125,8 @@ int lockfile_replace(const char *path, const char *data, size_t len, int durable
 	int fd, ret = -1, n;
 
 	/* Hidden (".<name>.tmpXXXXXX"): a listing of the directory skips it. */
-	n = slash ? snprintf(tmp, sizeof(tmp), "%.*s/.%s.tmpXXXXXX", (int)(slash - path), path, slash + 1)
+	n = slash ? snprintf(tmp, sizeof(tmp), "%.*s/.%s.tmpXXXXXX", (int)(slash - path), path,
+			     slash + 1)
 		  : snprintf(tmp, sizeof(tmp), ".%s.tmpXXXXXX", path);
 	if (n < 0 || (size_t)n >= sizeof(tmp)) {
 		snprintf(err, errlen, "path too long: %s", path);
@@ -133,7 +134,8 @@ int lockfile_replace(const char *path, const char *data, size_t len, int durable
 	}
 	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 = LOCKFILE_MODE */
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot create a temp file beside %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot create a temp file beside %s: %s", path,
+			 strerror(errno));
 		return -1;
 	}
 	if (write_all(fd, data, len) || (durable && fsync(fd))) {

@@ -29,9 +29,9 @@
  * without waiting (0; or -1 with errno EWOULDBLOCK when held elsewhere, else err filled).
  *
  * lockfile_replace() writes len bytes of data to a temp file beside path (".<name>.tmpXXXXXX",
- * hidden from listings, LOCKFILE_MODE), renames it over path, and with durable set fsyncs the file before and the
- * directory after, so that readers see the old file or the new one, never half of one, also
- * after a crash. Returns 0, or -1 with err filled (the temp file removed).
+ * hidden from listings, LOCKFILE_MODE), renames it over path, and with durable set fsyncs the file
+ * before and the directory after, so that readers see the old file or the new one, never half of
+ * one, also after a crash. Returns 0, or -1 with err filled (the temp file removed).
  */
 int lockfile_lock(const char *path, int wait_ms, char *err, size_t errlen);
 void lockfile_unlock(int fd);

@@ -170,7 +170,8 @@ int origin_check(const struct config *cfg, const struct request *req, char *cors
 	cors[0] = '\0';
 	if (req->host[0] &&
 	    (origin_hostname(req->host, name, sizeof(name)) || !host_allowed(cfg, req->host))) {
-		snprintf(err, errlen, "misdirected request: this service does not answer for host \"%.64s\"",
+		snprintf(err, errlen,
+			 "misdirected request: this service does not answer for host \"%.64s\"",
 			 req->host);
 		return 421;
 	}
@@ -188,8 +189,9 @@ int origin_check(const struct config *cfg, const struct request *req, char *cors
 		foreign = !strcmp(req->sec_fetch_site, "cross-site");
 	}
 	if (foreign && !strcmp(req->method, "POST")) {
-		snprintf(err, errlen, "cross-site request refused: a page of another site (%.100s) may "
-				      "not run programs here",
+		snprintf(err, errlen,
+			 "cross-site request refused: a page of another site (%.100s) may "
+			 "not run programs here",
 			 req->origin[0] ? req->origin : "Sec-Fetch-Site: cross-site");
 		return 403;
 	}

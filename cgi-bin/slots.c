@@ -30,10 +30,10 @@ static int slot_path(char *path, size_t len, const char *dir, const char *key, i
 /* Waits up to ms for the client to leave: 1 when it has. */
 static int client_left(int gone_fd, int ms)
 {
-	struct pollfd pfd = { .fd = gone_fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = gone_fd, .events = POLLIN};
 
 	if (gone_fd < 0) {
-		struct timespec pause = { 0, (long)ms * 1000 * 1000 };
+		struct timespec pause = {0, (long)ms * 1000 * 1000};
 
 		nanosleep(&pause, NULL);
 		return 0;

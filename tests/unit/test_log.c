@@ -39,7 +39,9 @@ static void test_escape_sequences_and_line_breaks(void **state)
 
 	(void)state;
 	log_init("test_log");
-	logged("\x1b[31mred\x1b]0;title\x07 two\nlines\r\x7f C1:\xc2\x9b" "2J done", out, sizeof(out));
+	logged("\x1b[31mred\x1b]0;title\x07 two\nlines\r\x7f C1:\xc2\x9b"
+	       "2J done",
+	       out, sizeof(out));
 	for (p = (const unsigned char *)out; *p; p++)
 		if (p[1])
 			assert_true(*p >= 0x20 && *p != 0x7f && !(*p == 0xc2 && p[1] < 0xa0));
@@ -60,8 +62,8 @@ static void test_utf8_text_stays(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_escape_sequences_and_line_breaks),
-		cmocka_unit_test(test_utf8_text_stays),
+	    cmocka_unit_test(test_escape_sequences_and_line_breaks),
+	    cmocka_unit_test(test_utf8_text_stays),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

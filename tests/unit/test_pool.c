@@ -190,9 +190,9 @@ static void test_foreign_records_are_not_used(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_each_container_claimed_once),
-		cmocka_unit_test(test_no_lock_no_claim),
-		cmocka_unit_test(test_foreign_records_are_not_used),
+	    cmocka_unit_test(test_each_container_claimed_once),
+	    cmocka_unit_test(test_no_lock_no_claim),
+	    cmocka_unit_test(test_foreign_records_are_not_used),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
