@@ -3,6 +3,7 @@
 #   make test    install what is missing, build, run every test (alias: make check)
 #   make images  build the sandbox images when missing or older than the script's
 #   make bench   measure POST /run beside a bare docker run (needs what make test needs)
+#   make soak    15 minutes of mixed load under injected faults, then checks that nothing leaked
 #   V=1 shows the commands; SANITIZE=address,undefined builds with sanitizers.
 
 PREFIX ?= /usr/local
@@ -45,7 +46,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 
 .SECONDARY:
 
-.PHONY: all run test check unit unit-san fuzz http browser images deps bench clean format \
+.PHONY: all run test check unit unit-san fuzz http browser images deps bench soak clean format \
 	install uninstall
 
 all: $(PROGRAMS)
@@ -119,6 +120,11 @@ images:
 # Latency of POST /run beside a bare docker run, measured side by side (not a test).
 bench:
 	$(Q)scripts/bench.sh
+
+# The soak under faults (not part of make test, which runs a one-minute version of it).
+SOAK_ARGS ?=
+soak:
+	$(Q)scripts/soak.sh $(SOAK_ARGS)
 
 deps:
 	$(Q)scripts/deps.sh
