@@ -2,7 +2,8 @@
 SCE_SERVER), 8 clients with a mixed load, a run.fcgi worker killed mid-run, the history file
 system full, stuck holders of the history and metrics locks; afterwards nothing left, history.json
 and /metrics matching what the clients saw. The full soak (15 minutes, with dockerd restarts) is
-`make soak`. A minute of load is enough once: scripts/test.sh runs this in the first pass only."""
+`make soak`. A minute of load is enough once: not marked by_server, so scripts/test.sh runs it
+in the full pass behind lighttpd only."""
 import signal
 import subprocess
 import sys

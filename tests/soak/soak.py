@@ -262,7 +262,8 @@ class Stack:
         left["processes of uid 65534"] = self.stray_processes()
         left["docker clients"] = self.docker_clients()
         left["records of used containers (owned/)"] = sorted(
-            p.name for p in (self.state_dir / "owned").glob("*"))
+            f"{p.name} ({describe_record(p, containers)})"
+            for p in (self.state_dir / "owned").glob("*"))
         left["temp files"] = self.temp_files()
         return left
 
@@ -278,6 +279,16 @@ class Stack:
             if (rel.parts[0] == "tmp" and p.is_file()) or ".tmp" in p.name:
                 found.append(f"state/{rel}")
         return sorted(found)
+
+
+def describe_record(path, containers):
+    """What a record says: its owner (alive or not) and its container's state."""
+    try:
+        owner = path.read_text().split()[0]
+    except (OSError, IndexError):
+        return "unreadable"
+    alive = "alive" if owner.isdigit() and os.path.exists(f"/proc/{owner}") else "gone"
+    return f"owner {owner} {alive}, container {containers.get(path.name, 'gone')}"
 
 
 # --- HTTP -------------------------------------------------------------------------------------
@@ -351,7 +362,9 @@ class Expect:
     def problem(self, body):
         got = (body["status"], body["exit_code"])
         if got != (self.status, self.exit_code):
-            return f"status/exit {got}, wanted {(self.status, self.exit_code)}"
+            return (f"status/exit {got}, wanted {(self.status, self.exit_code)} (error "
+                    f"{body['error'][-120:]!r}, {body['duration_ms']} ms, output "
+                    f"{len(body['output'])} characters)")
         if body["output"] != self.output:
             return f"output {body['output'][:80]!r}..., wanted {self.output[:80]!r}..."
         if self.error is not None and body["error"] != self.error:
@@ -413,9 +426,10 @@ def json_body(obj):
     return json.dumps(obj).encode()
 
 
-def malformed_kinds(max_body):
+def malformed_kinds(max_body, standalone):
     """(name, request(port, source) -> (status, headers, body), wanted status, wanted message or
-    None): requests the service must refuse without running anything."""
+    None): requests the service must refuse without running anything. Behind the lighttpd
+    drop-in, paths other than the API's are the host's (its own HTML 404): not sent there."""
     def post(body, ctype="application/json"):
         return lambda port, src: http_call(port, "POST", "/run", body,
                                            {"Content-Type": ctype} if ctype else {}, src, 30)
@@ -440,9 +454,11 @@ def malformed_kinds(max_body):
         ("bad_form", post(b"language=python&code=%zz", "application/x-www-form-urlencoded"),
          400, None),
         ("get_run", lambda port, src: http_call(port, "GET", "/run", None, {}, src, 30), 405, None),
+    ] + ([
         ("wrong_path", lambda port, src: http_call(port, "POST", "/runner", b"{}",
                                                    {"Content-Type": "application/json"}, src, 30),
          404, None),
+    ] if standalone else []) + [
         ("body_over_max_body", post(big), 413, None),
         ("length_over_server_cap", raw(lambda port: (
             f"POST /run HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
@@ -474,8 +490,9 @@ class Load:
         self.stack = stack
         self.programs = program_kinds(stack.timeout_s, stack.memory_mb, stack.output_limit)
         self.by_name = {k[0]: k for k in self.programs}
-        self.malformed = malformed_kinds(int(conf_value(stack.config.read_text(), "max_body",
-                                                        "65536")))
+        self.malformed = malformed_kinds(
+            int(conf_value(stack.config.read_text(), "max_body", "65536")),
+            stack.server in ("lighttpd", "nginx"))
         self.records = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -592,7 +609,12 @@ class Faults:
         self.load = load
         self.args = args
         self.done = []
-        self.dockerd_down = None  # the cmdline to start again if we stopped dockerd
+        self.dockerd_how = None  # how dockerd was started, once we restarted it
+        self.dockerd_proc = None  # the dockerd we started (our child: reaped when it ends)
+        self.restarting = False  # our dockerd restart is under way
+        self.dockerd_pids = dockerd_pids()
+        self.external = None  # a dockerd restart that was not ours, under way
+        self.seen_ok = time.monotonic()
         self.rng = random.Random(args.seed)
         s = args.seconds
         self.fill_s = min(max(s / 40, 5), 20)
@@ -636,7 +658,7 @@ class Faults:
 
     def kill(self):
         fault = Fault("kill")
-        floor = self.load_clients() + 2
+        floor = self.args.clients + 2  # spawn-fcgi: enough workers left for every client
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not self.load.stop.is_set():
             table = proc_table()
@@ -666,33 +688,35 @@ class Faults:
         fault.skipped = "skipped: no worker was running a program for 15 s"
         return fault
 
-    def load_clients(self):
-        return self.args.clients
-
     # dockerd stopped (SIGTERM) and started again with the same command line
 
     def dockerd(self):
         fault = Fault("dockerd")
-        pids = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True,
-                              text=True).stdout.split()
+        pids = dockerd_pids()
         if len(pids) != 1:
             fault.skipped = f"skipped: {len(pids)} dockerd processes"
             return fault
         pid = int(pids[0])
-        cmdline = open(f"/proc/{pid}/cmdline").read().split("\0")[:-1]
+        self.restarting = True
+        # started again as it was: the same program, arguments, environment and directory
+        how = (os.readlink(f"/proc/{pid}/exe"),
+               open(f"/proc/{pid}/cmdline").read().split("\0")[:-1],
+               dict(line.split("=", 1) for line in
+                    open(f"/proc/{pid}/environ").read().split("\0") if "=" in line),
+               os.readlink(f"/proc/{pid}/cwd"))
+        self.dockerd_how = how
         fault.t0 = time.monotonic()
-        self.dockerd_down = cmdline
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 90
-        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-            time.sleep(0.2)
+        if not wait_gone(pid, 90, self.dockerd_proc):
+            fault.problem = "dockerd did not stop within 90 s of SIGTERM: killed"
+            os.kill(pid, signal.SIGKILL)
+            wait_gone(pid, 30, self.dockerd_proc)
         stopped = time.monotonic()
-        if os.path.exists(f"/proc/{pid}"):
-            fault.problem = "dockerd did not stop within 90 s of SIGTERM"
         time.sleep(2)  # runs meanwhile meet no engine
-        start_dockerd(cmdline)
+        self.dockerd_proc = start_dockerd(how)
         back = wait_docker(90)
-        self.dockerd_down = None
+        self.dockerd_pids = dockerd_pids()
+        self.restarting = False
         if back is None:
             fault.problem = "dockerd did not answer within 90 s of its start"
             back = time.monotonic()
@@ -701,6 +725,32 @@ class Faults:
         fault.detail = (f"stopped in {stopped - fault.t0:.1f} s, answering again "
                         f"{back - fault.t0:.1f} s after SIGTERM")
         return fault
+
+    def watch_dockerd(self):
+        """Called every second: a dockerd restarted by someone else (another test run on this
+        machine) is a fault too; its runs count as cut, and the report says so."""
+        if self.restarting:
+            return
+        now = time.monotonic()
+        pids = dockerd_pids()
+        if pids == self.dockerd_pids:
+            self.seen_ok = now
+            return
+        if self.external is None:
+            if self.restarting:  # ours began meanwhile
+                return
+            self.external = Fault("dockerd_external")
+            self.external.t0 = self.seen_ok
+            self.external.window_end = float("inf")
+            self.external.detail = f"dockerd {self.dockerd_pids} became {pids}: not ours"
+            self.done.append(self.external)
+            log(f"WARNING: {self.external.detail}")
+        if len(pids) == 1 and subprocess.run([DOCKER, "info"], capture_output=True,
+                                             timeout=30).returncode == 0:
+            self.external.t1 = time.monotonic()
+            self.external.window_end = self.external.t1 + 10
+            self.dockerd_pids = pids
+            self.external = None
 
     # the history file system full
 
@@ -719,10 +769,16 @@ class Faults:
                         raise
             fault.t0 = time.monotonic()
             free = os.statvfs(self.stack.history_dir).f_bavail
-            # meanwhile a run must still be answered, right
-            rec = self.load.run("py_ok", PROBE_SOURCE, self.rng, group="probe")
-            fault.detail = (f"{written >> 10} KiB written, {free} blocks free; a run while full: "
-                            f"{rec.status or rec.exc}")
+            # meanwhile a run must still be answered, right (classify checks its output)
+            tries = []
+            while time.monotonic() < fault.t0 + self.fill_s and not self.load.stop.is_set():
+                rec = self.load.run("py_ok", PROBE_SOURCE, self.rng, group="probe")
+                tries.append(str(rec.status or rec.exc))
+                if rec.status == 200:
+                    break
+                time.sleep(0.5)
+            fault.detail = (f"{written >> 10} KiB written, {free} blocks free; a run while full "
+                            f"answered {' then '.join(tries)}")
             wait_until(self.load.stop, fault.t0 + self.fill_s)
         finally:
             os.close(fd)
@@ -782,26 +838,58 @@ class Faults:
             os.close(fd)  # lets go
         fault.t1 = time.monotonic()
         th.join(RUN_TIMEOUT + 5)
-        last = probes[-1] if probes else None
-        if answered.is_set() and last and last.t1 <= held_until:
+        held = held_until - fault.t0
+        good = [r for r in probes if r.t1 is not None and conclusive(r)]
+        if good and good[0].t1 <= held_until:
             fault.bounded = True
-            fault.detail = (f"held {held_until - fault.t0:.1f} s; the probe was answered "
-                            f"{last.status} in {last.t1 - last.t0:.1f} s while it was held")
-        elif last is None or last.t1 is None:
-            fault.bounded = None
-            fault.detail = f"held {held_until - fault.t0:.1f} s; the probe did not finish"
-        else:
+            fault.detail = (f"held {held:.1f} s; the probe was answered {good[0].status} in "
+                            f"{good[0].t1 - good[0].t0:.1f} s while it was held")
+        elif good:
             fault.bounded = False
-            fault.detail = (f"held {held_until - fault.t0:.1f} s; the probe was answered "
-                            f"{last.status or last.exc} only {last.t1 - held_until:.1f} s after "
-                            f"the lock was let go ({len(probes)} probe(s))")
+            fault.detail = (f"held {held:.1f} s; the probe (sent {good[0].t0 - fault.t0:.1f} s "
+                            f"after the lock was taken) was answered {good[0].status} only "
+                            f"{good[0].t1 - held_until:.1f} s after it was let go")
+        else:
+            fault.bounded = None
+            fault.detail = (f"held {held:.1f} s; inconclusive, the probes got "
+                            f"{[r.status or r.exc for r in probes]}")
         return fault
 
 
-def start_dockerd(cmdline):
+def process_state(pid):
+    """The state letter of a process (Z for a zombie), or None when there is none."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def dockerd_pids():
+    """The live dockerd processes (not zombies)."""
+    pids = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True, text=True).stdout
+    return [p for p in pids.split() if process_state(p) not in (None, "Z")]
+
+
+def wait_gone(pid, seconds, child=None):
+    """Waits for a process to end (a zombie has ended; a child of ours is reaped)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if child is not None and child.pid == pid:
+            child.poll()
+        if process_state(pid) in (None, "Z"):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def start_dockerd(how):
+    """Starts dockerd as (executable, argv, environment, directory), in a session of its own;
+    returns its Popen."""
+    exe, argv, env, cwd = how
     with open(DOCKERD_LOG, "a") as out:
-        subprocess.Popen(cmdline, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                         start_new_session=True)
+        return subprocess.Popen(argv, executable=exe, env=env,
+                                cwd=cwd if os.path.isdir(cwd) else "/", stdout=out, stderr=out,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 def wait_docker(seconds):
@@ -847,14 +935,17 @@ def overlaps(rec, windows):
 
 class Checks:
     def __init__(self):
-        self.results = []  # (ok, name, detail)
+        self.results = []  # (ok, name, detail); ok None: a warning, not a failure
 
     def check(self, ok, name, detail=""):
         self.results.append((bool(ok), name, detail))
         return ok
 
+    def warn(self, name, detail):
+        self.results.append((None, name, detail))
+
     def failed(self):
-        return [r for r in self.results if not r[0]]
+        return [r for r in self.results if r[0] is False]
 
 
 # What is wrong with a bad answer, for the checks: category -> the check's name.
@@ -874,7 +965,8 @@ def classify(load, faults, statuses, run_enum, server_bodies, calibration):
     server (the web server's own answer to a malformed request), cut (by an injected fault),
     left (the client went away), or bad (problem set to (category, text))."""
     kill_w = [(f.t0, f.window_end) for f in faults if f.name == "kill" and not f.skipped]
-    docker_w = [(f.t0, f.window_end) for f in faults if f.name == "dockerd" and not f.skipped]
+    docker_w = [(f.t0, f.window_end) for f in faults
+                if f.name in ("dockerd", "dockerd_external") and not f.skipped]
     malformed = {m[0]: m for m in load.malformed}
     for rec in load.records:
         rec.outcome, rec.problem = classify_one(rec, overlaps(rec, kill_w),
@@ -960,7 +1052,7 @@ def check_history(stack, load, checks, quiet_after):
             diff = [k for k in RUN_RESULT if k != "truncated" and e.get(k) != rec.json[k]]
             if diff or e.get("language") != rec.lang or "truncated" in e:
                 problems.append(f"entry {i} ({rec.kind}) differs from its answer in {diff}")
-        elif rec.outcome in ("refused", "busy") and rec.group != "probe":
+        elif rec.outcome in ("refused", "busy"):
             problems.append(f"entry {i} ({rec.kind}) was refused {rec.status} yet recorded")
     times = [e.get("time", "") for e in history if isinstance(e, dict)]
     if times != sorted(times, reverse=True):
@@ -994,14 +1086,18 @@ def metrics_checks(before, after, load, faults, checks, calibration, stack):
     fill_w = [(f.t0, f.t1) for f in faults if f.name == "fill" and not f.skipped]
     recs = load.records
     # answers the service gave while the metrics lock was held may not be counted (a bounded
-    # wait that gave up): that many, no more
-    lock_slack = sum(1 for r in recs if r.t1 and r.outcome in ("run", "refused", "busy") and
-                     any(s <= r.t1 <= e for s, e in metrics_w))
+    # wait that gave up): that many of each counter, no more
+    held = [r for r in recs if r.t1 and r.outcome in ("run", "refused", "busy") and
+            any(s <= r.t1 <= e for s, e in metrics_w)]
+    lock_slack = len(held)
+    held_runs = collections.Counter((r.lang, r.json["status"]) for r in held if r.outcome == "run")
+    held_rej = collections.Counter(calibration.get(r.kind, r.status) for r in held
+                                   if r.outcome != "run")
     unknown = collections.Counter(r.lang for r in recs if r.outcome in ("cut", "left") and r.lang)
     unknown_all = sum(unknown.values())
     rows = []
 
-    def compare(key, seen, up, down=lock_slack, why=""):
+    def compare(key, seen, up, down, why=""):
         got = delta.get(key)
         ok = got is not None and seen - down <= got <= seen + up
         rows.append((key, "missing" if got is None else int(got), seen, f"-{down}/+{up}", ok, why))
@@ -1011,7 +1107,7 @@ def metrics_checks(before, after, load, faults, checks, calibration, stack):
     keys = {tuple(re.findall(r'"([^"]*)"', k)) for k in delta if k.startswith("sce_runs_total{")}
     for lang, status in sorted(set(seen_runs) | keys):
         compare(f'sce_runs_total{{language="{lang}",status="{status}"}}', seen_runs[(lang, status)],
-                unknown[lang], why="cut or left runs may have run")
+                unknown[lang], held_runs[(lang, status)], why="cut or left runs may have run")
     seen_rej = collections.Counter()
     for r in recs:
         if r.outcome == "refused" and r.kind in calibration:
@@ -1023,7 +1119,7 @@ def metrics_checks(before, after, load, faults, checks, calibration, stack):
     for status in sorted(set(seen_rej) | rej_keys):
         loose = status in (429, 499, 503)  # what a cut or gone client's run may have met
         compare(f'sce_rejections_total{{status="{status}"}}', seen_rej[status],
-                unknown_all if loose else 0,
+                unknown_all if loose else 0, held_rej[status],
                 why="cut or left runs may be refused" if loose else "exact")
     runs_total = sum(v for k, v in delta.items() if k.startswith("sce_runs_total{"))
     count = delta.get("sce_run_duration_seconds_count")
@@ -1070,8 +1166,8 @@ def settle(stack, load, checks, passive_s, trickle_s):
         now = time.monotonic()
         try:
             last = stack.leftovers()
-        except (RuntimeError, subprocess.TimeoutExpired) as e:
-            last = {"docker": [str(e)]}
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+            last = {"cannot look": [str(e)]}
         clean = clean + 1 if not any(last.values()) else 0
         if clean >= 2:
             return passive, now - start, last
@@ -1124,19 +1220,28 @@ def report(load, faults, rows_metrics, lock_slack, left_final, passive, settle_s
           f"instance {stack.instance}, history on a {args.tmpfs_size} tmpfs")
     runs = [r for r in recs if r.outcome == "run"]
     print(f"\nrequests sent {len(recs)}: runs answered (200) {len(runs)}, refused (JSON error) "
-          f"{outcomes['refused'] + outcomes['busy'] + outcomes['server']}, cut by injected faults "
-          f"{outcomes['cut']}, clients that left mid-run {outcomes['left']}, wrong or invalid "
-          f"{outcomes['bad']}")
+          f"{outcomes['refused'] + outcomes['server']}, busy (429 or 503 with Retry-After) "
+          f"{outcomes['busy']}, cut by injected faults {outcomes['cut']}, clients that left "
+          f"mid-run {outcomes['left']}, wrong or invalid {outcomes['bad']}")
     by_status = collections.Counter(r.json["status"] for r in runs)
     print("  runs answered by status: " + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())))
-    refused = collections.Counter(r.status for r in recs if r.outcome in ("refused", "busy",
-                                                                          "server"))
+    refused = collections.Counter(r.status for r in recs if r.outcome in ("refused", "server"))
     print("  refused by HTTP status:  " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items())))
+    busy = collections.Counter(r.status for r in recs if r.outcome == "busy")
+    print("  busy by HTTP status:     " + (", ".join(f"{k} {v}" for k, v in sorted(busy.items()))
+                                           or "none"))
     cut = collections.Counter(str(r.status) if r.status else "no answer" for r in recs
                               if r.outcome == "cut")
     print("  cut by faults:           " + (", ".join(f"{k} {v}" for k, v in sorted(cut.items()))
                                            or "none"))
     print(f"  throughput: {len(runs) / max(elapsed, 1):.2f} runs/s answered")
+    waits = sorted((r.t1 - r.t0, r) for r in recs if r.outcome == "run")
+    if waits:
+        pick = lambda q: waits[min(len(waits) - 1, int(q * len(waits)))][0]  # noqa: E731
+        slow = ", ".join(f"{r.kind} {w:.1f} s at {r.t0 - load.t_start:.0f} s"
+                         for w, r in waits[-3:][::-1])
+        print(f"  time to answer a run: p50 {pick(0.5):.1f} s, p95 {pick(0.95):.1f} s; "
+              f"slowest: {slow}")
     kinds = [k[0] for k in load.programs] + ["leave_mid_run"] + [m[0] for m in load.malformed]
     rows = []
     for kind in kinds:
@@ -1152,7 +1257,7 @@ def report(load, faults, rows_metrics, lock_slack, left_final, passive, settle_s
     table("by kind of request", ("kind", "sent", "200", "ok", "error", "timeout", "memory",
                                  "refused", "429/busy", "cut", "left", "WRONG"), rows)
     frows = []
-    for name in ("kill", "dockerd", "fill", "history_lock", "metrics_lock"):
+    for name in ("kill", "dockerd", "fill", "history_lock", "metrics_lock", "dockerd_external"):
         fs = [f for f in faults if f.name == name]
         if not fs:
             continue
@@ -1191,8 +1296,9 @@ def report(load, faults, rows_metrics, lock_slack, left_final, passive, settle_s
                   f"{r.t1 - load.t_start:.1f} s: {r.problem[1]}")
     print("\nchecks:")
     for ok, name, detail in checks.results:
-        print(f"  {'PASS' if ok else 'FAIL'}  {name}" + (f"  ({detail})" if detail and
-                                                         (not ok or args.verbose) else ""))
+        mark = {True: "PASS", False: "FAIL", None: "WARN"}[ok]
+        print(f"  {mark}  {name}" + (f"  ({detail})" if detail and (not ok or args.verbose)
+                                     else ""))
 
 
 def main():
@@ -1212,6 +1318,8 @@ def main():
                     help="seconds to wait for the pool to settle before sending anything")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--verbose", "-v", action="store_true", help="details of passed checks too")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the work directory (logs, config) also when the soak passed")
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
@@ -1235,7 +1343,7 @@ def main():
     workdir = Path(tempfile.mkdtemp(prefix="sce-soak-"))
     stack = Stack(workdir, args.server, args.tmpfs_size)
     checks = Checks()
-    faults = None
+    faults = fault_thread = None
     code = 2
     try:
         log(f"soak: {args.seconds:.0f} s, {args.clients} clients behind {args.server}, seed "
@@ -1260,6 +1368,7 @@ def main():
         next_note = load.t_start + 30
         while any(t.is_alive() for t in threads) or fault_thread.is_alive():
             time.sleep(1)
+            faults.watch_dockerd()
             if not stack.alive():
                 load.stop.set()
                 checks.check(False, "the stack stays up", stack.serve_log.read_text()[-2000:])
@@ -1279,7 +1388,10 @@ def main():
         log(f"load over after {elapsed:.0f} s: {len(load.records)} requests; settling")
         classify(load, faults.done, statuses, run_enum, server_error_bodies(), calibration)
         quiet_after = max([f.window_end for f in faults.done] + [load.t_start])
-        passive, settle_s, left_a = settle(stack, load, checks, args.passive_settle, 90)
+        passive, settle_s, _ = settle(stack, load, checks, args.passive_settle, 90)
+        if passive:  # what stays until some request comes: reported, not failed
+            checks.warn(f"nothing left {args.passive_settle:.0f} s after the load without "
+                        f"another request", "; ".join(f"{k}: {v[:3]}" for k, v in passive.items()))
         classify(load, faults.done, statuses, run_enum, server_error_bodies(), calibration)
         check_history(stack, load, checks, quiet_after)
         # The newest runs, one after another with nothing else going on: history holds exactly
@@ -1319,9 +1431,12 @@ def main():
         for f in faults.done:
             if f.problem:
                 checks.check(False, f"fault {f.name} injected", f.problem)
+            if f.name == "dockerd_external":
+                checks.warn("dockerd was restarted by something else during the soak (its runs "
+                            "counted as cut)", f.detail)
         for name in ("history_lock", "metrics_lock"):
             fs = [f for f in faults.done if f.name == name and not f.skipped and not f.problem]
-            unbounded = [f for f in fs if not f.bounded]
+            unbounded = [f for f in fs if f.bounded is False]
             checks.check(not unbounded, f"a stuck {name.replace('_', ' ')} holder delays the "
                          f"service a bounded time", "; ".join(f.detail for f in unbounded[:2]))
         wanted = {"kill", "fill", "history_lock", "metrics_lock"} | (
@@ -1349,10 +1464,14 @@ def main():
     finally:
         if faults is not None:
             faults.load.stop.set()
-            if faults.dockerd_down:  # interrupted while dockerd was stopped
+            if fault_thread is not None:
+                fault_thread.join(240)  # a dockerd restart under way ends first
+            # interrupted while dockerd was stopped, or it did not come back: not left down
+            if faults.dockerd_how and not dockerd_pids():
                 log("soak: starting dockerd again")
-                start_dockerd(faults.dockerd_down)
-                wait_docker(90)
+                start_dockerd(faults.dockerd_how)
+                if wait_docker(90) is None:
+                    log("soak: dockerd does not answer")
         if not stack.stop():
             log("soak: serve.sh did not stop on SIGTERM; killed its process group")
         if stack.mounted and not stack.unmount():
@@ -1365,7 +1484,10 @@ def main():
             pass
     failed = checks.failed()
     if code == 0:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            print(f"\nwork directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
         print("\nSOAK PASSED")
     else:
         for _, name, detail in failed:
