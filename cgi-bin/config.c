@@ -47,9 +47,9 @@ static const struct key keys[] = {
 	STR(allowed_hosts, K_HOSTS),
 	STR(allowed_origins, K_ORIGINS),
 	STR(api_token, K_TOKEN),
-	INT(per_client_runs, 0, 1024),
-	INT(per_client_waiting, 0, 1024),
-	INT(max_runs, 0, 4096),
+	INT(per_client_runs, 0, 64), /* a wait holds one descriptor per slot */
+	INT(per_client_waiting, 0, 256),
+	INT(max_runs, 0, 256),
 	INT(queue_wait_ms, 0, 60000),
 	INT(warm_python, 0, 64),
 	INT(warm_javascript, 0, 64),
@@ -314,11 +314,25 @@ static int check_together(const struct config *cfg, const char *path, const int 
 			 cfg->output_limit, cfg->max_code_chars, HISTORY_MAX_BYTES >> 20);
 		return -1;
 	}
-	if (cfg->timeout_s + RUN_BACKSTOP_S > IDLE_SECONDS - IDLE_MAX_S) {
-		snprintf(err, errlen, "%s:%d: timeout_s: at most %d: a warm container is handed out "
-				      "until %d s old and ends at %d s",
-			 path, line_of(set_at, "timeout_s"), IDLE_SECONDS - IDLE_MAX_S - RUN_BACKSTOP_S,
-			 IDLE_MAX_S, IDLE_SECONDS);
+	if (cfg->timeout_s + cfg->start_timeout_s + RUN_BACKSTOP_S > IDLE_SECONDS - IDLE_MAX_S) {
+		a = line_of(set_at, "timeout_s");
+		b = line_of(set_at, "start_timeout_s");
+		snprintf(err, errlen, "%s:%d: timeout_s: at most %d with start_timeout_s %d: a warm "
+				      "container is handed out until %d s old and ends at %d s",
+			 path, a > b ? a : b,
+			 IDLE_SECONDS - IDLE_MAX_S - RUN_BACKSTOP_S - cfg->start_timeout_s,
+			 cfg->start_timeout_s, IDLE_MAX_S, IDLE_SECONDS);
+		return -1;
+	}
+	if (cfg->per_client_runs && cfg->per_client_runs + cfg->per_client_waiting >= cfg->workers) {
+		a = line_of(set_at, "per_client_runs");
+		b = line_of(set_at, "per_client_waiting");
+		c = line_of(set_at, "workers");
+		line = a > b ? a : b;
+		snprintf(err, errlen, "%s:%d: per_client_runs %d + per_client_waiting %d must stay below "
+				      "workers %d, or one address could hold every worker",
+			 path, line > c ? line : c, cfg->per_client_runs, cfg->per_client_waiting,
+			 cfg->workers);
 		return -1;
 	}
 	return 0;

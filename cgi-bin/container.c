@@ -179,12 +179,46 @@ out:
 int container_remove(const struct config *cfg, const char *name)
 {
 	char *argv[] = { (char *)cfg->docker, "rm", "--force", "--volumes", (char *)name, NULL };
-	char out[256];
+	struct child c = CHILD_INIT;
+	char msg[256];
+	int64_t deadline = mono_ms() + DOCKER_TIMEOUT_MS;
+	int ret = -1;
 
-	if (spawn_capture(cfg->docker, argv, DOCKER_TIMEOUT_MS, out, sizeof(out)) == 0)
-		return 0;
-	log_msg("docker rm %s failed; the sweep will remove it", name);
-	return -1;
+	c.out.limit = 256;
+	c.err.limit = 1024;
+	if (child_spawn(&c, cfg->docker, argv, msg, sizeof(msg))) {
+		log_msg("%s", msg);
+		goto out;
+	}
+	if (child_pump(&c, deadline, 0, NULL) != PUMP_EOF || child_wait(&c, deadline) ||
+	    !WIFEXITED(c.status)) {
+		log_msg("docker rm %s did not finish in time; the sweep will remove it", name);
+		goto out;
+	}
+	/* Another process removing it at the same time, or gone already: gone, or going. */
+	if (WEXITSTATUS(c.status) == 0 ||
+	    (c.err.buf && (strstr(c.err.buf, "already in progress") ||
+			   strstr(c.err.buf, "No such container")))) {
+		ret = 0;
+		goto out;
+	}
+	log_msg("docker rm %s failed (%s); the sweep will remove it", name,
+		c.err.buf ? c.err.buf : "no message");
+out:
+	child_release(&c);
+	return ret;
+}
+
+int container_running(const struct config *cfg, const char *name)
+{
+	char *argv[] = { (char *)cfg->docker, "inspect", "--type", "container", "--format",
+			 "{{.State.Running}}", (char *)name, NULL };
+	char out[64];
+	int r = spawn_capture(cfg->docker, argv, DOCKER_TIMEOUT_MS, out, sizeof(out));
+
+	if (r < 0 || (r != 0 && !out[0]))
+		return r == 1 ? 0 : -1; /* inspect exits 1 for a container that is gone */
+	return !strncmp(out, "true", 4);
 }
 
 static long long read_number(const char *dir, const char *file, const char *field)

@@ -54,6 +54,9 @@ void container_init(struct container *ct, const struct config *cfg, enum languag
  */
 int container_create(const struct config *cfg, struct container *ct, char *err, size_t errlen);
 int container_remove(const struct config *cfg, const char *name);
+/* container_running(): 1 when the container is running, 0 when it is not (or gone), -1 when
+ * docker can't say. */
+int container_running(const struct config *cfg, const char *name);
 
 /* The client's message for docker's stderr when a container could not be made or used. */
 void container_failure(const struct config *cfg, enum language lang, const char *docker_err,

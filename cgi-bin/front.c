@@ -225,7 +225,8 @@ static void serve(const struct source *src, const struct config *cfg, handler_fn
 			html_error(&res, status, err);
 		else
 			response_error(&res, status, err);
-		metrics_count_refusal(cfg, status);
+		if (!strcmp(req.method, "POST")) /* the count is of runs refused */
+			metrics_count_refusal(cfg, status);
 	} else {
 		if (!strcmp(req.method, "POST") && req.body)
 			watch_client(src, &req);
@@ -239,8 +240,8 @@ static void serve(const struct source *src, const struct config *cfg, handler_fn
 }
 
 /* The keeper: p->keep every KEEP_EVERY_MS until SIGTERM (which, at its default, ends it: what
- * it was doing is left for the next one to take up). Its descriptor 0 is the listening socket:
- * it never accepts on it. */
+ * it was doing is left for the next one to take up). It never accepts: its descriptor 0, the
+ * listening socket it inherited, is replaced by /dev/null. */
 static int keep(const struct config *cfg, void (*fn)(const struct config *cfg))
 {
 	struct timespec pause = { KEEP_EVERY_MS / 1000, (KEEP_EVERY_MS % 1000) * 1000000L };

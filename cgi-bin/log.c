@@ -32,12 +32,13 @@ void log_init(const char *program)
 }
 
 /* Appends msg to line (of size len, from n on) as one line of text: control characters (a
- * program's escape sequences, line breaks), C1 controls and DEL as \xNN. */
+ * program's escape sequences, line breaks) and DEL as \xNN, C1 controls as \u00NN; a message
+ * longer than the line is cut, never inside an escape. */
 static void append_escaped(char *line, size_t len, size_t n, const char *msg)
 {
 	const unsigned char *p = (const unsigned char *)msg;
 
-	for (; *p && n + 5 < len; p++) {
+	for (; *p && n + 7 < len; p++) {
 		if (*p < 0x20 || *p == 0x7f) {
 			n += (size_t)snprintf(line + n, len - n, "\\x%02x", *p);
 		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {

@@ -15,8 +15,10 @@
  *     endpoint. No Host at all (HTTP/1.0 tools, cgi-fcgi) is not a browser and passes.
  *   - a POST sent by a page of another origin is a cross-site request: 403. Another origin means
  *     an Origin header (or, without one, "Sec-Fetch-Site: cross-site") that is neither the
- *     request's own (scheme, host and port as its Host says) nor one cfg->allowed_origins lists;
- *     "Origin: null" is always foreign. Requests with neither header (curl, scripts) pass.
+ *     request's own (host and port as its Host says; a Host without a port stands for the
+ *     origin scheme's default port; the scheme itself is not compared, since a TLS proxy in front
+ *     may speak plain HTTP here) nor one cfg->allowed_origins lists; "Origin: null" is always
+ *     foreign. Requests with neither header (curl, scripts) pass.
  * Returns 0, or the status with the message in err. When the Origin is one the operator
  * lists, it is copied to cors (size corslen), for the Access-Control-Allow-Origin header; else
  * cors is "".

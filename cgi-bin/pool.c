@@ -155,7 +155,7 @@ static int make_owned(const struct config *cfg, enum language lang, struct conta
 	container_init(ct, cfg, lang);
 	make_dirs(cfg);
 	lock = lock_records(cfg);
-	ok = !record_path(rec, sizeof(rec), cfg, "owned", ct->name) &&
+	ok = lock >= 0 && !record_path(rec, sizeof(rec), cfg, "owned", ct->name) &&
 	     !write_record(cfg, rec, (long)getpid(), "-");
 	unlock(lock);
 	if (!ok) {
@@ -182,15 +182,18 @@ static int too_old(const char *path)
 	return !stat(path, &st) && time(NULL) - st.st_mtime > IDLE_MAX_S;
 }
 
-/* A record's name is one of this instance's containers: "sce-<instance>-" then [0-9a-f-]. */
+/* A record's name is one of this instance's containers: "sce-<instance>-<pid>-<16 hex>" (an
+ * instance "a" does not take the names of an instance "a-b"). */
 static int our_name(const struct config *cfg, const char *name)
 {
-	size_t n = strlen(cfg->instance), len = strlen(name);
+	size_t n = strlen(cfg->instance), pid;
+	const char *p = name + 5 + n;
 
-	if (len >= sizeof(((struct container *)0)->name) || strncmp(name, "sce-", 4) ||
+	if (strlen(name) >= sizeof(((struct container *)0)->name) || strncmp(name, "sce-", 4) ||
 	    strncmp(name + 4, cfg->instance, n) || name[4 + n] != '-')
 		return 0;
-	return name[5 + n] && strspn(name + 5 + n, "0123456789abcdef-") == len - 5 - n;
+	pid = strspn(p, "0123456789"); /* as container_init() makes them: <pid>-<16 hex digits> */
+	return pid && p[pid] == '-' && strspn(p + pid + 1, "0123456789abcdef") == 16 && !p[pid + 17];
 }
 
 int pool_claim(const struct config *cfg, enum language lang, struct container *ct)
@@ -317,7 +320,7 @@ void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop, in
 				break;
 			}
 			records = lock_records(cfg);
-			if (record_path(rec, sizeof(rec), cfg, "owned", ct.name) ||
+			if (records < 0 || record_path(rec, sizeof(rec), cfg, "owned", ct.name) ||
 			    record_path(to, sizeof(to), cfg, pool_dir(lang), ct.name) || rename(rec, to)) {
 				unlock(records);
 				pool_done(cfg, &ct);
@@ -406,6 +409,32 @@ static void drop_orphan_records(const struct config *cfg, const char *sub, const
 	closedir(d);
 }
 
+/* Temp files (".<name>.tmpXXXXXX") a process killed between writing and renaming left in the
+ * state directories: none is that old but a dead writer's. */
+#define STALE_TEMP_S 60
+static void remove_stale_temps(const struct config *cfg)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	size_t i;
+	DIR *d;
+
+	for (i = 0; i < sizeof(state_dirs) / sizeof(state_dirs[0]); i++) {
+		if ((size_t)snprintf(dir, sizeof(dir), "%s%s", cfg->state_dir, state_dirs[i]) >=
+			    sizeof(dir) ||
+		    !(d = opendir(dir)))
+			continue;
+		while ((e = readdir(d)))
+			if (e->d_name[0] == '.' && strstr(e->d_name, ".tmp") &&
+			    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path) &&
+			    !lstat(path, &st) && S_ISREG(st.st_mode) &&
+			    time(NULL) - st.st_mtime > STALE_TEMP_S && !unlink(path))
+				log_msg("sweep: removed %s, left by a writer that died", path);
+		closedir(d);
+	}
+}
+
 /* `docker ps` of the instance into buf (starting with a newline); 0, or -1 (also when cut). */
 static int list_containers(const struct config *cfg, char *buf, size_t len)
 {
@@ -459,6 +488,7 @@ void pool_sweep(const struct config *cfg, enum sweep how)
 	drop_orphan_records(cfg, "pool/python", listing, listed_at, everything);
 	drop_orphan_records(cfg, "pool/javascript", listing, listed_at, everything);
 	drop_orphan_records(cfg, "owned", listing, listed_at, everything);
+	remove_stale_temps(cfg);
 	if (removed)
 		log_msg("sweep: removed %d container(s) %s", removed,
 			everything ? "of the instance" : "without a live owner");

@@ -63,8 +63,10 @@ int request_route(const struct request *req, const char *path, const char *metho
 		snprintf(err, errlen, "not found");
 		return 404;
 	}
-	if (!strcmp(req->method, "OPTIONS") && req->cors_origin[0])
-		return 204; /* a CORS preflight from an origin the operator lists */
+	if (!strcmp(req->method, "OPTIONS") && req->cors_origin[0]) {
+		snprintf(err, errlen, "preflight"); /* a CORS preflight from a listed origin */
+		return 204;
+	}
 	if (!method_listed(req->method, methods)) {
 		snprintf(err, errlen, "method not allowed: use %s", methods);
 		return 405;

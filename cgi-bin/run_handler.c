@@ -147,7 +147,7 @@ static int take_slots(const struct config *cfg, const struct request *req, int f
 	} else if (r == SLOT_GONE) {
 		answer_error(res, req, 503, "client went away");
 	} else {
-		log_msg("run slots: %s", err);
+		log_msg("client or run slots: %s", err);
 		refuse(res, req, 503, 0, "service unavailable: cannot count runs");
 	}
 fail:
@@ -176,6 +176,10 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 	status = request_route(req, "/run", "POST", cfg->api_token, cfg->max_body, err, sizeof(err));
 	if (!status)
 		status = request_parse_run(req, cfg->max_code_chars, &rr, err, sizeof(err));
+	if (status == 204) { /* a CORS preflight: not a refusal */
+		response_refusal(res, status, "", "POST");
+		goto out;
+	}
 	if (status) {
 		response_refusal(res, status, err, "POST");
 		if (wants_html(req))

@@ -58,6 +58,12 @@ static size_t program_err_from(const struct capture *err)
 	return mark ? (size_t)(mark - err->buf) + 1 : err->len;
 }
 
+/* Whether docker's output of a run that did not start holds text. */
+static int docker_said(const struct child *c, const char *text)
+{
+	return (c->err.buf && strstr(c->err.buf, text)) || (c->out.buf && strstr(c->out.buf, text));
+}
+
 /* Runs the program in ct. 0: it ran (res filled); 1: the container was not usable (a stale warm
  * one; the caller may try a new one); -1: failure, err filled. */
 static int exec_in(const struct config *cfg, struct container *ct, const char *code,
@@ -83,7 +89,9 @@ static int exec_in(const struct config *cfg, struct container *ct, const char *c
 		goto out;
 	}
 	end = child_pump(&c, mono_ms() + cfg->start_timeout_s * 1000LL, 1, intr);
-	if (end == PUMP_OUTPUT) {
+	if (end == PUMP_OUTPUT && c.out.buf[0] != CONTAINER_START_MARK) /* docker's words */
+		end = child_pump(&c, mono_ms() + cfg->start_timeout_s * 1000LL, 0, intr);
+	else if (end == PUMP_OUTPUT) {
 		started = mono_ms();
 		end = child_pump(&c, started + cfg->timeout_s * 1000LL, 0, intr);
 	}
@@ -113,11 +121,12 @@ static int exec_in(const struct config *cfg, struct container *ct, const char *c
 	if (!started) {
 		if (end == PUMP_DEADLINE) {
 			snprintf(err, errlen, "sandbox unavailable: the container did not start in time");
-		} else if (c.err.buf && (strstr(c.err.buf, "is not running") ||
-					 strstr(c.err.buf, "No such container"))) {
+		} else if (docker_said(&c, "is not running") || docker_said(&c, "No such container")) {
 			log_msg("container %s was no longer running", ct->name);
 			ret = 1;
 		} else {
+			if (c.out.len)
+				log_msg("docker said on stdout: %s", c.out.buf);
 			container_failure(cfg, ct->lang, c.err.buf, err, errlen);
 		}
 		goto out;
@@ -145,6 +154,14 @@ static int exec_in(const struct config *cfg, struct container *ct, const char *c
 		/* 137 is a SIGKILL: the OOM killer's when the cgroup counted one. */
 		res->exit_code = WEXITSTATUS(c.status);
 		oom = res->exit_code == 137 && res->used.oom_kills > 0;
+		/* Killed by a signal: the program's own doing (it may kill itself), unless the whole
+		 * container went with it (the engine stopped, or someone stopped the container). */
+		if (res->exit_code > 128 && !oom && container_running(cfg, ct->name) != 1) {
+			log_msg("container %s stopped during the run (exit %d)", ct->name, res->exit_code);
+			snprintf(err, errlen, "sandbox failed while running: the container was stopped");
+			res->failure = 503;
+			goto out;
+		}
 		res->status = oom ? RUN_MEMORY : res->exit_code ? RUN_ERROR : RUN_OK;
 	}
 	res->duration_ms = (long)(ended - started);

@@ -67,7 +67,7 @@ enum slot_result slot_take(const char *dir, const char *key, int n, int64_t dead
 	}
 	for (;;) {
 		for (i = 0; i < n; i++) {
-			if (!lockfile_try(fds[i], dir, err, errlen)) {
+			if (!lockfile_try(fds[i], key, err, errlen)) {
 				*fd = fds[i];
 				fds[i] = -1;
 				ret = SLOT_TAKEN;

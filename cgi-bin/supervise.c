@@ -76,7 +76,8 @@ static int reap(struct worker *w, int n, int quick_deaths)
 				WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 			w[i].pid = 0;
 			w[i].not_before = mono_ms() - w[i].started < 1000 ? mono_ms() + 1000 : 0;
-			quick_deaths = w[i].not_before > 0 ? quick_deaths + 1 : 0;
+			if (!w[i].keeper) /* a keeper that fails must not stop the workers */
+				quick_deaths = w[i].not_before > 0 ? quick_deaths + 1 : 0;
 		}
 	}
 	return quick_deaths;

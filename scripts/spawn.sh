@@ -24,7 +24,7 @@ fi
 [ -n "$programs" ] || die "run.fcgi not found: build it (make) or set SCE_PROGRAMS"
 "$programs/run.fcgi" --check-config >/dev/null
 workers=$(conf_value workers); workers=${workers:-32}
-mkdir -p "$dir"
+mkdir -p -m 0750 "$dir"
 if [ "$(id -u)" -eq 0 ]; then
     group=${SCE_SOCKET_GROUP:-www-data}
     getent group "$group" >/dev/null || group=$(id -gn)

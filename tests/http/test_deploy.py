@@ -67,7 +67,7 @@ def spawn_programs(tmp, overrides=""):
     config.write_text((ROOT / "conf/sce.conf").read_text() +
                       f"\ninstance = {instance}\nhistory_path = {tmp}/history/history.json\n"
                       f"state_dir = {tmp}/state\nseccomp_profile = {ROOT}/conf/seccomp.json\n"
-                      "workers = 4\nwarm_python = 1\nwarm_javascript = 1\n" + overrides)
+                      "workers = 4\nper_client_waiting = 0\nwarm_python = 1\nwarm_javascript = 1\n" + overrides)
     (tmp / "history").mkdir()
     env = dict(os.environ, SCE_CONFIG=str(config), SCE_SOCKET_GROUP="nogroup")
     subprocess.run([str(ROOT / "cgi-bin/run.fcgi"), "--prepare"], env=env, check=True)
@@ -244,7 +244,7 @@ def test_systemd_units(tmp_path):
     config = prefix / "etc/safe-code-executor/sce.conf"
     instance = "units" + secrets.token_hex(3)
     with open(config, "a") as f:
-        f.write(f"\ninstance = {instance}\nworkers = 3\nwarm_python = 1\nwarm_javascript = 1\n"
+        f.write(f"\ninstance = {instance}\nworkers = 3\nper_client_waiting = 0\nwarm_python = 1\nwarm_javascript = 1\n"
                 f"seccomp_profile = {ROOT}/conf/seccomp.json\n")
     sock_dir = tmp_path / "sock"
     sock_dir.mkdir()
@@ -270,7 +270,8 @@ def test_systemd_units(tmp_path):
                                            stderr=open(tmp_path / f"{name}.log", "w"))
             listener.close()
         run = procs["run"]
-        assert wait_for(lambda: len(children(run.pid)) == 3), children(run.pid)
+        # 3 workers and the keeper
+        assert wait_for(lambda: len(children(run.pid)) == 4), children(run.pid)
         assert wait_for(lambda: len(children(procs["history"].pid)) == 2)
 
         nginx = Nginx(tmp_path, sock_dir)
@@ -279,7 +280,7 @@ def test_systemd_units(tmp_path):
             victim = children(run.pid)[0]
             os.kill(victim, signal.SIGKILL)
             assert wait_for(lambda: victim not in children(run.pid) and
-                            len(children(run.pid)) == 3), children(run.pid)
+                            len(children(run.pid)) == 4), children(run.pid)
             assert "ended (signal 9); starting another" in (tmp_path / "run.log").read_text()
             r = requests.post(nginx.base + "/run", json={"language": "python", "code": "print(7)"},
                               timeout=60)

@@ -96,7 +96,7 @@ def box(tmp_path):
                    check=True, capture_output=True)
     instance = "systemd" + secrets.token_hex(3)
     with open(dest / "etc/safe-code-executor/sce.conf", "a") as f:
-        f.write(f"\ninstance = {instance}\nworkers = 3\nwarm_python = 1\nwarm_javascript = 1\n")
+        f.write(f"\ninstance = {instance}\nworkers = 3\nper_client_waiting = 0\nwarm_python = 1\nwarm_javascript = 1\n")
     b = Box(dest, f"sce-systemd-test-{instance}")
     b.instance = instance
     try:

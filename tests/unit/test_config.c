@@ -121,13 +121,19 @@ static void test_contradictions(void **state)
 	char err[512];
 
 	(void)state;
-	expect_error("# x\ntimeout_s = 271\n",
-		     "2: timeout_s: at most 270: a warm container is handed out until 3300 s old and "
-		     "ends at 3600 s");
+	expect_error("# x\ntimeout_s = 241\n",
+		     "2: timeout_s: at most 240 with start_timeout_s 30: a warm container is handed "
+		     "out until 3300 s old and ends at 3600 s");
+	expect_error("timeout_s = 200\nstart_timeout_s = 100\n",
+		     "2: timeout_s: at most 170 with start_timeout_s 100: a warm container is handed "
+		     "out until 3300 s old and ends at 3600 s");
+	expect_error("per_client_waiting = 30\n",
+		     "1: per_client_runs 2 + per_client_waiting 30 must stay below workers 32, or one "
+		     "address could hold every worker");
 	expect_error("output_limit = 8388608\n\nhistory_size = 2\n",
 		     "3: history_size 2 with output_limit 8388608 and max_code_chars 5000: entries "
 		     "could add up to more than the 64 MiB a history file may hold; lower one of them");
-	assert_int_equal(load("timeout_s = 270\nhistory_size = 50\nbind = ::1\n"
+	assert_int_equal(load("timeout_s = 240\nhistory_size = 50\nbind = ::1\n"
 			      "allowed_hosts = [::1] sce.example.org\n"
 			      "allowed_origins = https://a.example http://b.example:8080\n", &cfg, err),
 			 0);

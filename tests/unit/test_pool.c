@@ -70,7 +70,7 @@ static void add_idle(const char *name)
 }
 
 /* CLAIMERS processes claim at once, released together; returns how many runs got each of the
- * IDLE containers (names sce-unit-1-<i>) in counts. */
+ * IDLE containers (names sce-unit-1-<16 hex digits: i>) in counts. */
 static void race(int counts[IDLE])
 {
 	int go[2], results[2], i, status;
@@ -122,7 +122,7 @@ static void add_all_idle(void)
 	int i;
 
 	for (i = 0; i < IDLE; i++) {
-		snprintf(name, sizeof(name), "sce-unit-1-%d", i);
+		snprintf(name, sizeof(name), "sce-unit-1-%016x", i);
 		add_idle(name);
 	}
 }
@@ -161,7 +161,7 @@ static void test_no_lock_no_claim(void **state)
 	}
 	assert_int_equal(rmdir(lock), 0);
 	for (i = 0; i < IDLE; i++) {
-		snprintf(path, sizeof(path), "%s/pool/python/sce-unit-1-%d", dir, i);
+		snprintf(path, sizeof(path), "%s/pool/python/sce-unit-1-%016x", dir, i);
 		unlink(path);
 	}
 }
@@ -174,17 +174,18 @@ static void test_foreign_records_are_not_used(void **state)
 	struct container ct;
 
 	(void)state;
-	add_idle("sce-other-1-0");
+	add_idle("sce-other-1-0000000000000000");
+	add_idle("sce-unit-b-1-0000000000000000"); /* instance "unit-b", not "unit" */
 	add_idle("sce-unit-1-x;rm");
 	add_idle("nginx");
-	snprintf(path, sizeof(path), "%s/pool/python/sce-unit-1-5", dir);
+	snprintf(path, sizeof(path), "%s/pool/python/sce-unit-1-0000000000000005", dir);
 	write_file(path, "1 ../../../../etc\n");
 	assert_int_equal(pool_claim(&cfg, LANG_PYTHON, &ct), 1);
 	snprintf(text, sizeof(text), "%d %064x\n", 1, 9);
 	write_file(path, text);
 	assert_int_equal(chmod(path, 0600), 0);
 	assert_int_equal(pool_claim(&cfg, LANG_PYTHON, &ct), 0);
-	assert_string_equal(ct.name, "sce-unit-1-5");
+	assert_string_equal(ct.name, "sce-unit-1-0000000000000005");
 }
 
 int main(void)

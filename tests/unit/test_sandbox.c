@@ -142,6 +142,7 @@ static const char fake[] =
 	"case \"$1\" in\n"
 	"rm) echo \"$*\" >>\"$d/rm.log\"; touch \"$d/removed\"; exit 0 ;;\n"
 	"ps) cat \"$d/ps\" 2>/dev/null; exit 0 ;;\n"
+	"inspect) cat \"$d/running\" 2>/dev/null || echo true; exit 0 ;;\n"
 	"run) case $(cat \"$d/create\" 2>/dev/null) in\n"
 	"     noimage) echo 'docker: Error response from daemon: No such image: sce-python:3.11.' >&2; exit 125 ;;\n"
 	"     nodaemon) echo 'docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock.' >&2; exit 125 ;;\n"
@@ -158,6 +159,8 @@ static const char fake[] =
 	"daemon) cat >/dev/null; rm -f \"$d/removed\"; printf '\\036' >&2; printf '\\036'; echo prog >&2; "
 	"while [ ! -e \"$d/removed\" ]; do sleep 0.05; done; "
 	"echo 'Error response from daemon: No such exec instance: 0123abcd' >&2; exit 137 ;;\n"
+	/* docker exec's own failure, on stdout (docker/cli#2025) */
+	"ociexec) cat >/dev/null; echo 'OCI runtime exec failed: exec failed: cannot exec in a stopped container: unknown'; exit 126 ;;\n"
 	"exit137) cat >/dev/null; printf '\\036' >&2; printf '\\036'; exit 137 ;;\n"
 	"loop) cat >/dev/null; printf '\\036' >&2; printf '\\036started\\n'; exec sleep 60 ;;\n"
 	"gone) echo \"Error response from daemon: Container $3 is not running\" >&2; exit 1 ;;\n"
@@ -318,6 +321,18 @@ static void test_docker_words_after_the_kill_are_not_the_programs(void **state)
 	run_result_release(&res);
 }
 
+/* What docker exec prints on stdout when it cannot exec is not the program's output. */
+static void test_docker_failure_on_stdout_is_not_a_run(void **state)
+{
+	struct run_result res = RUN_RESULT_INIT;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(run("ociexec", &res, err), -1);
+	assert_null(res.output);
+	assert_string_equal(err, "sandbox unavailable: the container did not start");
+}
+
 static void test_missing_image(void **state)
 {
 	struct run_result res = RUN_RESULT_INIT;
@@ -389,6 +404,13 @@ static void test_137_and_the_oom_counter(void **state)
 	assert_int_equal(res.status, RUN_ERROR);
 	assert_string_equal(res.error, "");
 	run_result_release(&res);
+	/* The same 137 while the whole container stopped (the engine restarting): not the
+	 * program's; the sandbox failed. */
+	put("running", "false\n");
+	assert_int_equal(run("exit137", &res, err), -1);
+	assert_string_equal(err, "sandbox failed while running: the container was stopped");
+	assert_int_equal(res.failure, 503);
+	drop("running");
 	snprintf(path, sizeof(path), "mkdir -p %s/cgroup/memory/docker/" ID " %s/cgroup/cpuacct/docker/" ID,
 		 dir, dir);
 	assert_int_equal(system(path), 0);
@@ -452,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_ok_code_on_stdin_and_cleanup),
 		cmocka_unit_test(test_docker_noise_before_the_start_is_not_the_programs),
 		cmocka_unit_test(test_early_stderr_is_the_programs),
+		cmocka_unit_test(test_docker_failure_on_stdout_is_not_a_run),
 		cmocka_unit_test(test_docker_words_after_the_kill_are_not_the_programs),
 		cmocka_unit_test(test_missing_image),
 		cmocka_unit_test(test_no_docker_binary),
