@@ -4,6 +4,7 @@ import concurrent.futures
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -273,7 +274,8 @@ def test_fifo_in_place_of_history_does_not_block(stack, clean, fresh_history):
 
 def test_stuck_lock_holder_does_not_delay_runs_past_their_deadline(stack, clean, fresh_history):
     lock = str(stack.history_path) + ".lock"
-    holder = subprocess.Popen(["flock", "-x", lock, "sleep", "60"])
+    # flock holds the lock through its child sleep: the whole group goes at the end
+    holder = subprocess.Popen(["flock", "-x", lock, "sleep", "60"], start_new_session=True)
     try:
         time.sleep(0.3)
         start = time.monotonic()
@@ -283,5 +285,5 @@ def test_stuck_lock_holder_does_not_delay_runs_past_their_deadline(stack, clean,
         assert re.search(r"history not updated: \S*history\.json\.lock busy for 2000 ms",
                          stack.log())
     finally:
-        holder.kill()
+        os.killpg(holder.pid, signal.SIGKILL)
         holder.wait()

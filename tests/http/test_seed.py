@@ -105,7 +105,8 @@ def test_code_length_limit(stack, clean):
 
 
 def test_history_after_runs(stack, clean):
-    stack.run("python", "print(2+2)")
+    status, body = stack.run("python", "print(2+2)")
+    assert status == 200, body
     entries = stack.history()
     assert 1 <= len(entries) <= 10
     newest = entries[0]
