@@ -36,7 +36,8 @@ else
 Q := @
 endif
 
-LIB_SRC := config.c utf8.c response.c request.c spawn.c container.c pool.c sandbox.c \
+LIB_SRC := config.c conffile.c languages.c utf8.c response.c request.c spawn.c container.c \
+	records.c pool.c sweep.c sandbox.c \
 	history_store.c lockfile.c log.c slots.c html.c metrics.c supervise.c front.c origin.c \
 	run_handler.c \
 	history_handler.c
@@ -49,7 +50,13 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 .PHONY: all run test check unit unit-san fuzz http browser images deps bench soak clean format \
 	install uninstall
 
-all: $(PROGRAMS)
+all: $(PROGRAMS) htdocs/index.html
+
+# The page, its language selector filled from the table (so the form offers every language
+# without JavaScript).
+htdocs/index.html: htdocs/index.html.in cgi-bin/run.fcgi conf/languages.conf
+	@test "$(V)" = 1 || echo "  PAGE    $@"
+	$(Q)cgi-bin/run.fcgi --render-page $< >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/%.o: cgi-bin/%.c $(wildcard cgi-bin/*.h) Makefile
 	@mkdir -p $(@D)
@@ -83,7 +90,7 @@ unit-san:
 FUZZ_TARGETS := request output
 FUZZ_RUNS ?= 20000
 FUZZ_SECONDS ?=
-FUZZ_SRC_request := request.c utf8.c
+FUZZ_SRC_request := request.c utf8.c languages.c conffile.c
 FUZZ_SRC_output := response.c utf8.c
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
@@ -114,7 +121,7 @@ http: all
 browser: all
 	$(Q)node --test tests/browser/
 
-images:
+images: all
 	$(Q)scripts/build-images.sh
 
 # Latency of POST /run beside a bare docker run, measured side by side (not a test).
@@ -146,22 +153,27 @@ SYSTEMD_UNITS := safe-code-executor-run.socket safe-code-executor-run.service \
 # Programs under $(PREFIX)/lib, the page and scripts under $(PREFIX)/share, the config under
 # $(SYSCONFDIR) (kept when there), the state under $(LOCALSTATEDIR)/lib, drop-ins for lighttpd
 # and nginx, systemd socket and service units. The programs are built for the installed config path.
-install:
+install: htdocs/index.html
 	$(Q)$(MAKE) --no-print-directory BUILD=build/install DEFAULT_CONFIG=$(CONFDIR)/sce.conf \
 		build/install/run.fcgi build/install/history.fcgi
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(SHAREDIR)/htdocs/errors $(DESTDIR)$(SHAREDIR)/scripts \
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(SHAREDIR)/htdocs/errors \
+		$(DESTDIR)$(SHAREDIR)/htdocs/examples $(DESTDIR)$(SHAREDIR)/scripts \
 		$(DESTDIR)$(SHAREDIR)/images \
 		$(DESTDIR)$(CONFDIR) $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available \
 		$(DESTDIR)$(SYSCONFDIR)/nginx/snippets $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -d -m 0700 $(DESTDIR)$(STATEDIR)
 	install -m 0755 build/install/run.fcgi build/install/history.fcgi $(DESTDIR)$(LIBDIR)/
-	install -m 0644 htdocs/index.html htdocs/app.js htdocs/style.css htdocs/api.txt \
-		$(DESTDIR)$(SHAREDIR)/htdocs/
+	install -m 0644 htdocs/index.html htdocs/index.html.in htdocs/app.js htdocs/style.css \
+		htdocs/api.txt $(DESTDIR)$(SHAREDIR)/htdocs/
 	install -m 0644 htdocs/errors/*.html $(DESTDIR)$(SHAREDIR)/htdocs/errors/
+	install -m 0644 htdocs/examples/*.json $(DESTDIR)$(SHAREDIR)/htdocs/examples/
 	install -m 0755 scripts/build-images.sh scripts/spawn.sh $(DESTDIR)$(SHAREDIR)/scripts/
-	install -m 0644 images/node-stdin.js $(DESTDIR)$(SHAREDIR)/images/
+	install -m 0644 images/*.js $(DESTDIR)$(SHAREDIR)/images/
+	install -m 0755 images/*.sh $(DESTDIR)$(SHAREDIR)/images/
 	install -m 0644 scripts/lib.sh $(DESTDIR)$(SHAREDIR)/scripts/
 	install -m 0644 conf/seccomp.json $(DESTDIR)$(CONFDIR)/seccomp.json
+	test -e $(DESTDIR)$(CONFDIR)/languages.conf || \
+		install -m 0644 conf/languages.conf $(DESTDIR)$(CONFDIR)/languages.conf
 	# the config may hold api_token: not for everyone to read (README: chgrp sce)
 	test -e $(DESTDIR)$(CONFDIR)/sce.conf || { sed \
 		-e 's|^history_path = .*|history_path = $(STATEDIR)/history.json|' \
@@ -185,4 +197,4 @@ uninstall:
 		$(SYSTEMD_UNITS:%=$(DESTDIR)$(PREFIX)/lib/systemd/system/%)
 
 clean:
-	rm -rf build $(PROGRAMS)
+	rm -rf build $(PROGRAMS) htdocs/index.html

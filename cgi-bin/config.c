@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conffile.h"
 #include "container.h"
 #include "history_store.h"
 #include "origin.h"
@@ -36,13 +37,13 @@ static const struct key keys[] = {
 	INT(port, 1, 65535),
 	INT(workers, 1, 256),
 	STR(docker, K_ABS),
-	STR(python_image, K_IMAGE),
-	STR(javascript_image, K_IMAGE),
+	STR(languages, K_FILE),
 	STR(instance, K_NAME),
 	STR(runtime, K_IMAGE),
 	STR(seccomp_profile, K_FILE),
 	STR(history_path, K_PATH),
 	STR(state_dir, K_PATH),
+	STR(engine_state_dir, K_PATH),
 	STR(cgroup_root, K_PATH),
 	STR(allowed_hosts, K_HOSTS),
 	STR(allowed_origins, K_ORIGINS),
@@ -51,11 +52,10 @@ static const struct key keys[] = {
 	INT(per_client_waiting, 0, 256),
 	INT(max_runs, 0, 256),
 	INT(queue_wait_ms, 0, 60000),
-	INT(warm_python, 0, 64),
-	INT(warm_javascript, 0, 64),
 	INT(history_size, 1, 50), /* 50 entries of the largest size stay within the 64 MiB a reader takes */
 	INT(history_lock_ms, 0, 60000),
 	INT(timeout_s, 1, 3600),
+	INT(compile_timeout_s, 1, 600),
 	INT(start_timeout_s, 1, 600),
 	INT(memory_mb, 6, 1 << 20),
 	INT(pids_limit, 8, 1 << 20),
@@ -64,7 +64,20 @@ static const struct key keys[] = {
 	INT(fsize_kb, 0, 1 << 30),
 	{ "output_limit", K_SIZE, offsetof(struct config, output_limit), sizeof(size_t), 1, 64L << 20 },
 	INT(max_code_chars, 1, 1 << 20),
-	{ "max_body", K_SIZE, offsetof(struct config, max_body), sizeof(size_t), 1, 64L << 20 },
+	INT(max_stdin_bytes, 0, 16 << 20),
+	INT(history_stdin_bytes, 0, 1 << 20),
+	{ "max_body", K_SIZE, offsetof(struct config, max_body), sizeof(size_t), 0, 256L << 20 },
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* Keys of older configs, and what took their place. */
+static const struct replaced {
+	const char *key, *now;
+} replaced[] = {
+	{ "python_image", "\"image\" in the [python] entry of languages.conf" },
+	{ "javascript_image", "\"image\" in the [javascript] entry of languages.conf" },
+	{ "warm_python", "\"warm\" in the [python] entry of languages.conf" },
+	{ "warm_javascript", "\"warm\" in the [javascript] entry of languages.conf" },
 };
 
 void config_defaults(struct config *cfg)
@@ -74,8 +87,7 @@ void config_defaults(struct config *cfg)
 	cfg->port = 5000;
 	cfg->workers = 32;
 	strcpy(cfg->docker, "/usr/bin/docker");
-	strcpy(cfg->python_image, "sce-python:3.11");
-	strcpy(cfg->javascript_image, "sce-node:18");
+	strcpy(cfg->languages, "languages.conf"); /* beside the config file: config_load() */
 	strcpy(cfg->instance, "default");
 	strcpy(cfg->runtime, "runc");
 	strcpy(cfg->seccomp_profile, "/etc/safe-code-executor/seccomp.json");
@@ -85,11 +97,10 @@ void config_defaults(struct config *cfg)
 	cfg->per_client_runs = 2;
 	cfg->per_client_waiting = 18;
 	cfg->queue_wait_ms = 20000;
-	cfg->warm_python = 2;
-	cfg->warm_javascript = 2;
 	cfg->history_size = 10;
 	cfg->history_lock_ms = 2000;
 	cfg->timeout_s = 10;
+	cfg->compile_timeout_s = 10;
 	cfg->start_timeout_s = 30;
 	cfg->memory_mb = 128;
 	cfg->pids_limit = 64;
@@ -98,24 +109,22 @@ void config_defaults(struct config *cfg)
 	cfg->fsize_kb = 1024;
 	cfg->output_limit = 65536;
 	cfg->max_code_chars = 5000;
-	cfg->max_body = 65536;
+	cfg->max_stdin_bytes = 65536;
+	cfg->history_stdin_bytes = 4096;
+	cfg->max_body = 0;
+}
+
+/* Longest JSON escapes: 12 bytes for a character outside the BMP ("\ud83d\ude00"), 6 for a byte
+ * of input ("\u0000"); and room for the field names, the language and the JSON around them. */
+size_t config_body_needed(const struct config *cfg)
+{
+	return (size_t)cfg->max_code_chars * 12 + (size_t)cfg->max_stdin_bytes * 6 + 4096;
 }
 
 const char *config_path(void)
 {
 	const char *p = getenv("SCE_CONFIG");
 	return p && *p ? p : SCE_DEFAULT_CONFIG;
-}
-
-/* Image names and labels go into docker's argv: letters, digits and ._:/@- only, never a leading '-'. */
-static int image_name_ok(const char *s)
-{
-	if (!*s || *s == '-')
-		return 0;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && !strchr("._:/@-", *s))
-			return 0;
-	return 1;
 }
 
 /* Part of a container name, as docker wants them: [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
@@ -169,37 +178,6 @@ static int cpus_ok(const char *s)
 	return !errno && end != s && !*end && v >= 0.01 && v <= 1024 && isdigit((unsigned char)*s);
 }
 
-/* Removes "." and ".." segments and repeated slashes from an absolute path, in place, without
- * looking at the file system (the directories need not exist yet). */
-static void tidy_path(char *path)
-{
-	char *out = path, *in = path;
-
-	while (*in) {
-		size_t len;
-
-		while (*in == '/')
-			in++;
-		len = strcspn(in, "/");
-		if (len == 0)
-			break;
-		if (len == 1 && in[0] == '.') {
-			/* skip */
-		} else if (len == 2 && in[0] == '.' && in[1] == '.') {
-			while (out > path && *--out != '/')
-				;
-		} else {
-			*out++ = '/';
-			memmove(out, in, len);
-			out += len;
-		}
-		in += len;
-	}
-	if (out == path)
-		*out++ = '/';
-	*out = '\0';
-}
-
 /* The kinds of string a function checks, and what is said of a value that fails. */
 static const struct check {
 	enum kind kind;
@@ -239,17 +217,9 @@ static const char *set_value(struct config *cfg, const struct key *k, const char
 		return NULL;
 	case K_PATH:
 	case K_FILE:
-		if (*val == '/') {
-			if (strlen(val) >= k->size)
-				return "too long";
-			strcpy(field, val);
-		} else if ((size_t)snprintf(field, k->size, "%s/%s", dir, val) >= k->size) {
-			return "too long";
-		}
-		tidy_path(field);
-		return NULL;
+		return conffile_path(field, k->size, dir, val) ? "too long" : NULL;
 	case K_IMAGE:
-		if (!image_name_ok(val))
+		if (!conffile_image_ok(val))
 			return "may hold only letters, digits and ._:/@- and must not start with '-'";
 		/* fall through */
 	case K_ABS:
@@ -273,167 +243,182 @@ static const char *set_value(struct config *cfg, const struct key *k, const char
 	return "unknown kind";
 }
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 /* The line where key was set (0: the default). */
 static int line_of(const int *set_at, const char *key)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+	for (i = 0; i < NKEYS; i++)
 		if (!strcmp(keys[i].name, key))
 			return set_at[i];
 	return 0;
+}
+
+static int later(int a, int b)
+{
+	return a > b ? a : b;
 }
 
 /* Values that are each in range but contradict each other; -1 with err naming the later line. */
 static int check_together(const struct config *cfg, const char *path, const int *set_at,
 			  char *err, size_t errlen)
 {
-	/* An entry holds the code and both streams, JSON-escaped: at most 6 bytes a byte (\u001b),
-	 * and 4 bytes a character of code, escaped as well, plus its other fields. */
-	unsigned long long entry = 2ULL * cfg->output_limit * 6 + (unsigned long long)cfg->max_code_chars * 24 + 4096;
-	int a = line_of(set_at, "output_limit"), b = line_of(set_at, "history_size"),
-	    c = line_of(set_at, "max_code_chars"), line = a > b ? a : b;
+	/* An entry holds the code, the kept input and both streams and the compiler's messages,
+	 * JSON-escaped: at most 6 bytes a byte (\u001b), 12 a character of code, plus its other
+	 * fields. */
+	unsigned long long entry = 3ULL * cfg->output_limit * 6 + (unsigned long long)cfg->max_code_chars * 12 +
+				   (unsigned long long)cfg->history_stdin_bytes * 6 + 4096;
+	int line = later(later(line_of(set_at, "output_limit"), line_of(set_at, "history_size")),
+			 later(line_of(set_at, "max_code_chars"), line_of(set_at, "history_stdin_bytes")));
+	int i;
 
-	line = line > c ? line : c;
 	if (entry * (unsigned long long)cfg->history_size > HISTORY_MAX_BYTES) {
-		snprintf(err, errlen, "%s:%d: history_size %d with output_limit %zu and max_code_chars %d: "
-				      "entries could add up to more than the %ld MiB a history file may "
-				      "hold; lower one of them", path, line, cfg->history_size,
-			 cfg->output_limit, cfg->max_code_chars, HISTORY_MAX_BYTES >> 20);
+		snprintf(err, errlen, "%s:%d: history_size %d with output_limit %zu, max_code_chars %d "
+				      "and history_stdin_bytes %d: entries could add up to more than the "
+				      "%ld MiB a history file may hold; lower one of them", path, line,
+			 cfg->history_size, cfg->output_limit, cfg->max_code_chars,
+			 cfg->history_stdin_bytes, HISTORY_MAX_BYTES >> 20);
 		return -1;
 	}
-	if (cfg->timeout_s + cfg->start_timeout_s + RUN_BACKSTOP_S > IDLE_SECONDS - IDLE_MAX_S) {
-		a = line_of(set_at, "timeout_s");
-		b = line_of(set_at, "start_timeout_s");
-		snprintf(err, errlen, "%s:%d: timeout_s: at most %d with start_timeout_s %d: a warm "
-				      "container is handed out until %d s old and ends at %d s",
-			 path, a > b ? a : b,
-			 IDLE_SECONDS - IDLE_MAX_S - RUN_BACKSTOP_S - cfg->start_timeout_s,
-			 cfg->start_timeout_s, IDLE_MAX_S, IDLE_SECONDS);
+	for (i = 0; i < cfg->langs.n; i++) {
+		const struct language *l = &cfg->langs.list[i];
+		int compile = LANGUAGE_COMPILED(l) ? l->compile_timeout_s : 0;
+
+		if (l->timeout_s + compile + cfg->start_timeout_s + RUN_BACKSTOP_S <=
+		    IDLE_SECONDS - IDLE_MAX_S)
+			continue;
+		snprintf(err, errlen, "%s:%d: [%s]: timeout_s %d with compile_timeout_s %d and "
+				      "start_timeout_s %d: more than %d s in all (a warm container is "
+				      "handed out until %d s old and ends at %d s)", path,
+			 later(later(line_of(set_at, "timeout_s"), line_of(set_at, "compile_timeout_s")),
+			       line_of(set_at, "start_timeout_s")),
+			 l->name, l->timeout_s, compile, cfg->start_timeout_s,
+			 IDLE_SECONDS - IDLE_MAX_S - RUN_BACKSTOP_S, IDLE_MAX_S, IDLE_SECONDS);
 		return -1;
 	}
 	if (cfg->per_client_runs && cfg->per_client_runs + cfg->per_client_waiting >= cfg->workers) {
-		a = line_of(set_at, "per_client_runs");
-		b = line_of(set_at, "per_client_waiting");
-		c = line_of(set_at, "workers");
-		line = a > b ? a : b;
 		snprintf(err, errlen, "%s:%d: per_client_runs %d + per_client_waiting %d must stay below "
 				      "workers %d, or one address could hold every worker",
-			 path, line > c ? line : c, cfg->per_client_runs, cfg->per_client_waiting,
-			 cfg->workers);
+			 path, later(later(line_of(set_at, "per_client_runs"),
+					   line_of(set_at, "per_client_waiting")), line_of(set_at, "workers")),
+			 cfg->per_client_runs, cfg->per_client_waiting, cfg->workers);
+		return -1;
+	}
+	if (cfg->max_body && cfg->max_body < config_body_needed(cfg)) {
+		snprintf(err, errlen, "%s:%d: max_body %zu is less than the %zu bytes the longest code "
+				      "and input may take (leave it out to have that)", path,
+			 later(line_of(set_at, "max_body"), later(line_of(set_at, "max_code_chars"),
+								   line_of(set_at, "max_stdin_bytes"))),
+			 cfg->max_body, config_body_needed(cfg));
+		return -1;
+	}
+	if (strpbrk(cfg->state_dir, ",\"") || strpbrk(cfg->engine_state_dir, ",\"")) {
+		line = strpbrk(cfg->state_dir, ",\"") ? line_of(set_at, "state_dir")
+						      : line_of(set_at, "engine_state_dir");
+		snprintf(err, errlen, "%s:%d: %s: must not hold ',' or '\"' (it is mounted into the "
+				      "containers)", path, line,
+			 strpbrk(cfg->state_dir, ",\"") ? "state_dir" : "engine_state_dir");
 		return -1;
 	}
 	return 0;
 }
 
+struct reading {
+	struct config *cfg;
+	const char *dir;
+	int set_at[NKEYS];
+	char msg[512];
+};
+
+static const char *on_pair(void *ctx, const char *section, const char *key, const char *val,
+			   int line)
+{
+	struct reading *r = ctx;
+	const char *why;
+	size_t i;
+
+	(void)section;
+	if (!key)
+		return "sce.conf has no sections (the languages are in languages.conf)";
+	for (i = 0; i < sizeof(replaced) / sizeof(replaced[0]); i++)
+		if (!strcmp(replaced[i].key, key)) {
+			snprintf(r->msg, sizeof(r->msg), "%s: no longer a key here: use %s", key,
+				 replaced[i].now);
+			return r->msg;
+		}
+	for (i = 0; i < NKEYS && strcmp(keys[i].name, key); i++)
+		;
+	if (i == NKEYS) {
+		snprintf(r->msg, sizeof(r->msg), "unknown key \"%.64s\"", key);
+		return r->msg;
+	}
+	why = *val ? set_value(r->cfg, &keys[i], val, r->dir) : "empty value";
+	if (why) {
+		snprintf(r->msg, sizeof(r->msg), "%s: %s", key, why);
+		return r->msg;
+	}
+	r->set_at[i] = line;
+	return NULL;
+}
+
+/* Limits an entry of the table does not set are the config's. */
+static void fill_limits(struct config *cfg)
+{
+	int i;
+
+	for (i = 0; i < cfg->langs.n; i++) {
+		struct language *l = &cfg->langs.list[i];
+
+		if (!l->timeout_s)
+			l->timeout_s = cfg->timeout_s;
+		if (!l->compile_timeout_s)
+			l->compile_timeout_s = cfg->compile_timeout_s;
+		if (!l->memory_mb)
+			l->memory_mb = cfg->memory_mb;
+		if (!l->pids_limit)
+			l->pids_limit = cfg->pids_limit;
+	}
+}
+
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-	FILE *f = NULL;
-	char line[4096], dir[PATH_MAX];
-	int set_at[sizeof(keys) / sizeof(keys[0])] = { 0 };
-	char cwd[PATH_MAX];
+	struct reading r;
+	char dir[PATH_MAX];
 	size_t i;
-	int n;
-	const char *slash;
-	int lineno = 0, ret = -1;
 
+	memset(&r, 0, sizeof(r));
 	config_defaults(cfg);
-	/* The file's directory, absolute: relative paths in the file are taken from there. */
-	slash = strrchr(path, '/');
-	if (*path == '/')
-		n = snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	else if (!getcwd(cwd, sizeof(cwd)))
-		goto toolong;
-	else if (slash)
-		n = snprintf(dir, sizeof(dir), "%s/%.*s", cwd, (int)(slash - path), path);
-	else
-		n = snprintf(dir, sizeof(dir), "%s", cwd);
-	if (n < 0 || (size_t)n >= sizeof(dir))
-		goto toolong;
-	tidy_path(dir);
-
-	f = fopen(path, "re");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
+	if (conffile_dir_of(path, dir, sizeof(dir))) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		char *key, *val, *eq, *hash;
-		const char *why = NULL;
-
-		lineno++;
-		if (!strchr(line, '\n') && !feof(f)) {
-			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
-			goto out;
-		}
-		hash = strchr(line, '#');
-		if (hash)
-			*hash = '\0';
-		key = trim(line);
-		if (!*key)
-			continue;
-		eq = strchr(key, '=');
-		if (!eq) {
-			snprintf(err, errlen, "%s:%d: expected \"key = value\"", path, lineno);
-			goto out;
-		}
-		*eq = '\0';
-		key = trim(key);
-		val = trim(eq + 1);
-		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (!strcmp(keys[i].name, key))
-				break;
-		if (i == sizeof(keys) / sizeof(keys[0])) {
-			snprintf(err, errlen, "%s:%d: unknown key \"%.64s\"", path, lineno, key);
-			goto out;
-		}
-		if (!*val)
-			why = "empty value";
-		else
-			why = set_value(cfg, &keys[i], val, dir);
-		if (why) {
-			snprintf(err, errlen, "%s:%d: %s: %s", path, lineno, key, why);
-			goto out;
-		}
-		set_at[i] = lineno;
-	}
-	if (ferror(f)) {
-		snprintf(err, errlen, "%s: read error", path);
-		goto out;
+	r.cfg = cfg;
+	r.dir = dir;
+	if (conffile_read(path, on_pair, &r, err, errlen))
+		return -1;
+	if (!line_of(r.set_at, "languages") &&
+	    conffile_path(cfg->languages, sizeof(cfg->languages), dir, "languages.conf")) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
 	}
 	/* Files named in the config must be there (checked once the last setting is known). */
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if (keys[i].kind == K_FILE && set_at[i] &&
-		    access((char *)cfg + keys[i].off, R_OK)) {
-			snprintf(err, errlen, "%s:%d: %s: cannot read %s", path, set_at[i], keys[i].name,
+	for (i = 0; i < NKEYS; i++) {
+		if (keys[i].kind == K_FILE && r.set_at[i] && access((char *)cfg + keys[i].off, R_OK)) {
+			snprintf(err, errlen, "%s:%d: %s: cannot read %s", path, r.set_at[i], keys[i].name,
 				 (char *)cfg + keys[i].off);
-			goto out;
+			return -1;
 		}
 	}
-	if (check_together(cfg, path, set_at, err, errlen))
-		goto out;
+	if (languages_load(&cfg->langs, cfg->languages, err, errlen))
+		return -1;
+	fill_limits(cfg);
+	if (check_together(cfg, path, r.set_at, err, errlen))
+		return -1;
 	if (cfg->max_runs == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		cfg->max_runs = cpus > 0 ? (int)(cpus * 2) : 2;
 	}
-	ret = 0;
-	goto out;
-toolong:
-	snprintf(err, errlen, "%s: path too long", path);
-out:
-	if (f)
-		fclose(f);
-	return ret;
+	if (cfg->max_body == 0)
+		cfg->max_body = config_body_needed(cfg);
+	return 0;
 }

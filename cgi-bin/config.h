@@ -5,18 +5,23 @@
 #include <limits.h>
 #include <stddef.h>
 
+#include "languages.h"
+
 struct config {
 	char bind[64];                 /* address the web server listens on (used by scripts) */
 	int port;                      /* port the web server listens on (used by scripts) */
 	int workers;                   /* run.fcgi processes: simultaneous runs (used by scripts) */
 	char docker[PATH_MAX];         /* absolute path of the docker CLI */
-	char python_image[256];        /* image for language "python" */
-	char javascript_image[256];    /* image for language "javascript" */
+	char languages[PATH_MAX];      /* the table of languages (default: languages.conf beside
+					  the config file) */
+	struct languages langs;        /* read from it, limits filled in from the values below */
 	char instance[64];             /* value of the label every container carries */
 	char runtime[64];              /* OCI runtime docker uses: runc, or runsc (gVisor) */
 	char seccomp_profile[PATH_MAX]; /* seccomp profile given to docker; must be readable */
 	char history_path[PATH_MAX];   /* absolute path of history.json */
 	char state_dir[PATH_MAX];      /* absolute path of the service's own state (slots, pool) */
+	char engine_state_dir[PATH_MAX]; /* state_dir as the Docker engine's host sees it (the
+					    service in a container of its own); "" = state_dir */
 	char cgroup_root[PATH_MAX];    /* where the cgroup file systems are mounted */
 	char allowed_hosts[1024];      /* Host names answered ("" = loopback names and bind; "*" any) */
 	char allowed_origins[2048];    /* origins whose pages may call the API (CORS); "" = none */
@@ -25,11 +30,10 @@ struct config {
 	int per_client_waiting;        /* requests of one address waiting for a run; more: 429 */
 	int max_runs;                  /* simultaneous runs in all; 0 = twice the CPUs */
 	int queue_wait_ms;             /* longest wait for a run slot before a 503 */
-	int warm_python;               /* idle containers kept ready per language; 0 = none */
-	int warm_javascript;
 	int history_size;              /* entries kept in history.json */
 	int history_lock_ms;           /* longest wait for the history lock */
 	int timeout_s;                 /* run time allowed to the user's program */
+	int compile_timeout_s;         /* time allowed to a compile (compiled languages) */
 	int start_timeout_s;           /* time allowed for a container to start */
 	int memory_mb;                 /* memory = memory+swap of a container */
 	int pids_limit;                /* processes and threads in a container */
@@ -38,20 +42,29 @@ struct config {
 	int fsize_kb;                  /* largest file a container may write, KiB */
 	size_t output_limit;           /* bytes of stdout, and of stderr, kept */
 	int max_code_chars;            /* longest program, in Unicode characters */
-	size_t max_body;               /* largest request body accepted, bytes */
+	int max_stdin_bytes;           /* longest program input, bytes of UTF-8 */
+	int history_stdin_bytes;       /* bytes of the input kept in a history entry */
+	size_t max_body;               /* largest request body accepted, bytes (0: what the longest
+					  code and input take, escaped: config_body_needed()) */
 };
 
 /*
- * config_defaults() fills cfg with the built-in defaults.
+ * config_defaults() fills cfg with the built-in defaults (and no languages).
  *
- * config_load() applies defaults, then the file at path. Relative paths in the file are taken
- * relative to the file's directory.
+ * config_load() applies defaults, then the file at path, then the table of languages it names
+ * (languages). Relative paths in the file are taken relative to the file's directory. A key
+ * of an older config that the table replaced (python_image, warm_javascript...) is an error that
+ * names its replacement.
  * Errors: returns -1 and writes "PATH:LINE: what is wrong" (or why the file can't be read) to err.
+ *
+ * config_body_needed() is the largest body a valid request can have: the longest code and input,
+ * each character escaped in the longest way JSON allows, and the other fields.
  *
  * config_path() returns $SCE_CONFIG when set and non-empty, else the compiled-in default.
  */
 void config_defaults(struct config *cfg);
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 const char *config_path(void);
+size_t config_body_needed(const struct config *cfg);
 
 #endif

@@ -16,7 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "origin.h"
-#include "pool.h"
+#include "records.h"
 #include "spawn.h"
 #include "supervise.h"
 
@@ -24,11 +24,13 @@
 #define CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
 	    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-volatile sig_atomic_t front_stop;
+/* Non-zero once SIGTERM or SIGINT arrived during a request: finish it quickly and exit. */
+static volatile sig_atomic_t stopping;
 static volatile sig_atomic_t busy;
 static int fastcgi; /* serving from a listening socket (fd 0) */
 
-int front_request_waiting(void)
+/* Under FastCGI: whether a connection waits on the listening socket. 0 in CGI mode. */
+static int request_waiting(void)
 {
 	struct pollfd pfd = { .fd = 0, .events = POLLIN };
 
@@ -43,7 +45,7 @@ static void on_stop(int sig)
 	(void)sig;
 	if (!busy)
 		_exit(0);
-	front_stop = 1;
+	stopping = 1;
 }
 
 static void install_signals(void)
@@ -208,8 +210,9 @@ static void write_response(const struct source *src, const struct request *req,
 		put(src, res->body, res->body_len);
 }
 
-static void serve(const struct source *src, const struct config *cfg, handler_fn handle)
+static void serve(const struct source *src, const struct service *svc, handler_fn handle)
 {
+	const struct config *cfg = svc->cfg;
 	struct request req = REQUEST_INIT;
 	struct response res = RESPONSE_INIT;
 
@@ -230,7 +233,7 @@ static void serve(const struct source *src, const struct config *cfg, handler_fn
 	} else {
 		if (!strcmp(req.method, "POST") && req.body)
 			watch_client(src, &req);
-		handle(cfg, &req, &res);
+		handle(svc, &req, &res);
 	}
 	if (!res.body)
 		response_error(&res, 500, "internal error");
@@ -242,7 +245,7 @@ static void serve(const struct source *src, const struct config *cfg, handler_fn
 /* The keeper: p->keep every KEEP_EVERY_MS until SIGTERM (which, at its default, ends it: what
  * it was doing is left for the next one to take up). It never accepts: its descriptor 0, the
  * listening socket it inherited, is replaced by /dev/null. */
-static int keep(const struct config *cfg, void (*fn)(const struct config *cfg))
+static int keep(const struct service *svc, void (*fn)(const struct service *svc))
 {
 	struct timespec pause = { KEEP_EVERY_MS / 1000, (KEEP_EVERY_MS % 1000) * 1000000L };
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -252,15 +255,63 @@ static int keep(const struct config *cfg, void (*fn)(const struct config *cfg))
 		close(null);
 	}
 	for (;;) {
-		fn(cfg);
+		fn(svc);
 		nanosleep(&pause, NULL);
 	}
 	return 0;
 }
 
+/* --languages: the table, one line each, for scripts/build-images.sh. */
+static int print_languages(const struct config *cfg)
+{
+	int i;
+
+	for (i = 0; i < cfg->langs.n; i++) {
+		const struct language *l = &cfg->langs.list[i];
+
+		printf("%s\t%s\t%s\t%s\t%s\n", l->name, l->image, l->packages,
+		       l->setup[0] ? l->setup : "-", l->version_cmd);
+	}
+	return fflush(stdout) ? 1 : 0;
+}
+
+/* --render-page FILE: the page, its language <select> filled from the table. */
+static int render_page(const struct config *cfg, const char *path)
+{
+	char line[4096];
+	FILE *f = fopen(path, "re");
+	char *options;
+	int found = 0;
+
+	if (!f) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *mark = strstr(line, "<!-- languages -->");
+
+		if (!mark) {
+			fputs(line, stdout);
+			continue;
+		}
+		*mark = '\0'; /* what is before it: the indent */
+		options = html_options_new(&cfg->langs, line);
+		if (!options)
+			break;
+		fputs(options, stdout);
+		free(options);
+		found = 1;
+	}
+	fclose(f);
+	if (!found)
+		fprintf(stderr, "%s: no line with <!-- languages -->\n", path);
+	return found && !fflush(stdout) ? 0 : 1;
+}
+
 int front_main(int argc, char **argv, const struct program *p)
 {
 	struct config cfg;
+	struct service svc = { &cfg, &stopping, request_waiting };
 	FCGX_Request rq;
 	struct source src = { NULL };
 	char err[512];
@@ -274,23 +325,28 @@ int front_main(int argc, char **argv, const struct program *p)
 		printf("Using history file at: %s\n", cfg.history_path);
 		return 0;
 	}
-	if (pool_check_state(&cfg, err, sizeof(err))) {
+	if (argc == 2 && !strcmp(argv[1], "--languages"))
+		return print_languages(&cfg);
+	if (argc == 3 && !strcmp(argv[1], "--render-page"))
+		return render_page(&cfg, argv[2]);
+	if (records_check_state(&cfg, err, sizeof(err))) {
 		fprintf(stderr, "%s: refusing to start: %s\n", argv[0], err);
 		return 1;
 	}
 	spawn_docker_config(cfg.state_dir);
 	if (argc == 2 && !strcmp(argv[1], "--prepare")) {
 		if (p->prepare)
-			p->prepare(&cfg);
+			p->prepare(&svc);
 		return 0;
 	}
 	if (argc == 2 && !strcmp(argv[1], "--cleanup")) {
 		if (p->cleanup)
-			p->cleanup(&cfg);
+			p->cleanup(&svc);
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--workers")) {
-		fprintf(stderr, "usage: %s [--check-config | --prepare | --cleanup | --workers [N]]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--check-config | --languages | --render-page FILE | --prepare | "
+				"--cleanup | --workers [N]]\n", argv[0]);
 		return 2;
 	}
 	if (FCGX_Init()) {
@@ -317,30 +373,30 @@ int front_main(int argc, char **argv, const struct program *p)
 		}
 		r = supervise(n, p->keep != NULL);
 		if (r == SUPERVISE_KEEPER)
-			return keep(&cfg, p->keep);
+			return keep(&svc, p->keep);
 		if (r != SUPERVISE_WORKER) /* the supervisor, done: 0 after a stop */
 			return r == 1 ? 0 : 1;
 	}
 	install_signals();
 	if (FCGX_IsCGI()) {
 		busy = 1;
-		serve(&src, &cfg, p->handle);
+		serve(&src, &svc, p->handle);
 		fflush(stdout);
 		fclose(stdout); /* the answer is complete: the web server may send it now */
 		if (p->after)
-			p->after(&cfg);
+			p->after(&svc);
 		return 0;
 	}
 	if (FCGX_InitRequest(&rq, 0, 0))
 		return 1;
 	src.rq = &rq;
 	fastcgi = 1;
-	while (!front_stop && FCGX_Accept_r(&rq) >= 0) {
+	while (!stopping && FCGX_Accept_r(&rq) >= 0) {
 		busy = 1;
-		serve(&src, &cfg, p->handle);
+		serve(&src, &svc, p->handle);
 		FCGX_Finish_r(&rq);
 		if (p->after)
-			p->after(&cfg); /* removes the run's container even when stopping */
+			p->after(&svc); /* removes the run's container even when stopping */
 		busy = 0;
 	}
 	return 0;

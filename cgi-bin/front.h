@@ -6,13 +6,6 @@
 
 #include "http.h"
 
-/* Non-zero once SIGTERM or SIGINT arrived during a request: finish it quickly and exit. */
-extern volatile sig_atomic_t front_stop;
-
-/* Under FastCGI: whether a connection waits on the listening socket (work after an answer
- * should then give way). 0 in CGI mode. */
-int front_request_waiting(void);
-
 /* What a program does: handle answers one request; after (may be NULL) runs once each answer
  * has gone; prepare (may be NULL) is what --prepare does before the service starts serving, and
  * cleanup (may be NULL) what --cleanup does once it has stopped; workers is how many processes
@@ -20,11 +13,11 @@ int front_request_waiting(void);
  * beside the workers does every KEEP_EVERY_MS, for no request in particular (the sweep). */
 struct program {
 	handler_fn handle;
-	void (*after)(const struct config *cfg);
-	void (*prepare)(const struct config *cfg);
-	void (*cleanup)(const struct config *cfg);
+	void (*after)(const struct service *svc);
+	void (*prepare)(const struct service *svc);
+	void (*cleanup)(const struct service *svc);
 	int workers;
-	void (*keep)(const struct config *cfg);
+	void (*keep)(const struct service *svc);
 };
 
 /* How often the keeper (under --workers, when p->keep is set) calls p->keep. */
@@ -34,6 +27,10 @@ struct program {
  * front_main() is a program's main(): it loads the config ($SCE_CONFIG or the built-in path;
  * a bad line ends the program with status 1 and the line number on stderr), then
  *   with --check-config: prints "Using history file at: PATH" and exits 0;
+ *   with --languages: prints the table of languages for scripts/build-images.sh, one line each:
+ *     name, image, packages, setup, version command, separated by tabs (setup "-" for none);
+ *   with --render-page FILE: prints FILE (the page) with the line holding "<!-- languages -->"
+ *     replaced by an <option> for each language, so the form offers them without JavaScript;
  *   with --prepare or --cleanup: runs p->prepare or p->cleanup and exits 0;
  *   under a FastCGI server (stdin is a listening socket): answers requests until stopped;
  *   with --workers [N] (stdin a listening socket, as systemd's StandardInput=socket gives it):

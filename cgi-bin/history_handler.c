@@ -1,10 +1,12 @@
-/* history_handler.c - the read-only endpoints: GET /history, /healthz, /readyz and /metrics. */
+/* history_handler.c - the read-only endpoints: GET /history, /languages, /healthz, /readyz and
+ * /metrics. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "container.h"
 #include "handlers.h"
 #include "history_store.h"
 #include "log.h"
@@ -43,51 +45,107 @@ static void healthz(const struct config *cfg, struct response *res)
 	response_text(res, 200, "application/json; charset=utf-8", "{\"status\":\"alive\"}\n");
 }
 
-/* Whether Docker answers and has the images. A probe may come often, from anyone the web server
- * lets through: the answer is kept for READY_CACHE_S seconds, so a flood of /readyz does not
- * become a flood of docker processes. */
+/* Whether Docker answers and has the images, and the images' versions. A probe may come often,
+ * from anyone the web server lets through: the answer is kept for READY_CACHE_S seconds, so a
+ * flood of /readyz does not become a flood of docker processes. */
 #define READY_CACHE_S 2
 
-static void docker_ready(const struct config *cfg, int *docker_ok, int *images_ok)
+struct engine {
+	int docker_ok, images_ok;
+	char versions[LANGUAGES_MAX][32];
+};
+
+static const struct engine *engine_state(const struct config *cfg)
 {
 	static int64_t checked;
-	static int known, last_docker, last_images;
-	char *version[] = { (char *)cfg->docker, "version", "--format", "{{.Server.Version}}", NULL };
-	char *images[] = { (char *)cfg->docker, "image", "inspect", "--format", "{{.Id}}",
-			   (char *)cfg->python_image, (char *)cfg->javascript_image, NULL };
-	char out[256];
+	static int known;
+	static struct engine e;
 	int64_t now = mono_ms();
 
 	if (!known || now - checked >= READY_CACHE_S * 1000) {
-		last_docker = spawn_capture(cfg->docker, version, 5000, out, sizeof(out)) == 0;
-		last_images = last_docker &&
-			      spawn_capture(cfg->docker, images, 5000, out, sizeof(out)) == 0;
+		memset(&e, 0, sizeof(e));
+		e.docker_ok = container_engine_ok(cfg);
+		e.images_ok = e.docker_ok && container_images(cfg, e.versions) == 1;
 		checked = now;
 		known = 1;
 	}
-	*docker_ok = last_docker;
-	*images_ok = last_images;
+	return &e;
 }
 
 static void readyz(const struct config *cfg, struct response *res)
 {
-	int docker_ok, images_ok, pool_ok, ready;
-	int py = pool_size(cfg, LANG_PYTHON), js = pool_size(cfg, LANG_JAVASCRIPT);
-	cJSON *o = cJSON_CreateObject();
+	const struct engine *e = engine_state(cfg);
+	int i, n[LANGUAGES_MAX], pool_ok = 1, ready;
+	cJSON *o = cJSON_CreateObject(), *warm = NULL;
 
-	docker_ready(cfg, &docker_ok, &images_ok);
-	pool_ok = py >= cfg->warm_python && js >= cfg->warm_javascript;
-	ready = docker_ok && images_ok && pool_ok;
+	for (i = 0; i < cfg->langs.n; i++) {
+		n[i] = pool_size(cfg, &cfg->langs.list[i]);
+		pool_ok &= n[i] >= cfg->langs.list[i].warm;
+	}
+	ready = e->docker_ok && e->images_ok && pool_ok;
 	if (!o || !cJSON_AddBoolToObject(o, "ready", ready) ||
-	    !cJSON_AddBoolToObject(o, "docker", docker_ok) ||
-	    !cJSON_AddBoolToObject(o, "images", images_ok) ||
-	    !cJSON_AddNumberToObject(o, "warm_python", py) ||
-	    !cJSON_AddNumberToObject(o, "warm_javascript", js) ||
+	    !cJSON_AddBoolToObject(o, "docker", e->docker_ok) ||
+	    !cJSON_AddBoolToObject(o, "images", e->images_ok) ||
+	    !(warm = cJSON_AddObjectToObject(o, "warm")) ||
 	    !cJSON_AddBoolToObject(o, "warm_pool_filled", pool_ok))
-		response_error(res, 500, "out of memory");
-	else
-		response_json(res, ready ? 200 : 503, o);
+		goto fail;
+	for (i = 0; i < cfg->langs.n; i++)
+		if (!cJSON_AddNumberToObject(warm, cfg->langs.list[i].name, n[i]))
+			goto fail;
+	response_json(res, ready ? 200 : 503, o);
 	cJSON_Delete(o);
+	return;
+fail:
+	response_error(res, 500, "out of memory");
+	cJSON_Delete(o);
+}
+
+/* One language of the table, as GET /languages shows it. */
+static cJSON *language_json(const struct config *cfg, const struct language *l, const char *version)
+{
+	cJSON *o = cJSON_CreateObject(), *lim = cJSON_CreateObject();
+	int compiled = LANGUAGE_COMPILED(l);
+
+	if (!o || !lim || !cJSON_AddNumberToObject(lim, "timeout_s", l->timeout_s) ||
+	    !(compiled ? cJSON_AddNumberToObject(lim, "compile_timeout_s", l->compile_timeout_s)
+		       : cJSON_AddNullToObject(lim, "compile_timeout_s")) ||
+	    !cJSON_AddNumberToObject(lim, "memory_mb", l->memory_mb) ||
+	    !cJSON_AddNumberToObject(lim, "output_limit_bytes", (double)cfg->output_limit) ||
+	    !cJSON_AddNumberToObject(lim, "max_code_chars", cfg->max_code_chars) ||
+	    !cJSON_AddNumberToObject(lim, "max_stdin_bytes", cfg->max_stdin_bytes) ||
+	    !cJSON_AddStringToObject(o, "name", l->name) ||
+	    !cJSON_AddStringToObject(o, "label", l->label) ||
+	    !(*version ? cJSON_AddStringToObject(o, "version", version)
+		       : cJSON_AddNullToObject(o, "version")) ||
+	    !cJSON_AddBoolToObject(o, "compiled", compiled) ||
+	    !cJSON_AddStringToObject(o, "file", l->file) ||
+	    !cJSON_AddItemToObject(o, "limits", lim)) {
+		cJSON_Delete(lim);
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+static void languages(const struct config *cfg, struct response *res)
+{
+	const struct engine *e = engine_state(cfg);
+	cJSON *arr = cJSON_CreateArray(), *item;
+	int i;
+
+	for (i = 0; arr && i < cfg->langs.n; i++) {
+		item = language_json(cfg, &cfg->langs.list[i], e->versions[i]);
+		if (!item || !cJSON_AddItemToArray(arr, item)) {
+			cJSON_Delete(item);
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	}
+	if (arr)
+		response_json(res, 200, arr);
+	else
+		response_error(res, 500, "out of memory");
+	cJSON_Delete(arr);
 }
 
 static void metrics(const struct config *cfg, struct response *res)
@@ -106,13 +164,15 @@ static const struct endpoint {
 	void (*fn)(const struct config *cfg, struct response *res);
 } endpoints[] = {
 	{ "/history", 1, history },
+	{ "/languages", 0, languages },
 	{ "/metrics", 1, metrics },
 	{ "/healthz", 0, healthz },
 	{ "/readyz", 0, readyz },
 };
 
-void history_handle(const struct config *cfg, const struct request *req, struct response *res)
+void history_handle(const struct service *svc, const struct request *req, struct response *res)
 {
+	const struct config *cfg = svc->cfg;
 	const struct endpoint *e = NULL;
 	char err[256];
 	size_t i;

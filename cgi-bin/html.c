@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "request.h"
 #include "sandbox.h"
+#include "utf8.h"
 
 #define HTML_TYPE "text/html; charset=utf-8"
 
@@ -99,25 +101,60 @@ int wants_html(const struct request *req)
 	return strstr(req->accept, "text/html") != NULL;
 }
 
-void html_result(struct response *res, const char *language, const char *code,
-		 const struct run_result *r)
+void html_result(struct response *res, const struct run_request *rr, const struct run_result *r)
 {
 	struct buf b = { NULL, 0, 0, 0 };
 	const char *status = run_status_name(r->status);
+	char *input = utf8_sanitize_new(rr->input, rr->input_len); /* a NUL shows as U+FFFD */
 
 	head(&b, "Run result");
 	putf(&b, "<p class=\"summary\"><span class=\"badge %s\">%s</span> exit code %d, %ld ms%s</p>\n",
 	     status, status, r->exit_code, r->duration_ms, r->truncated ? ", output truncated" : "");
+	if (r->compile_ms >= 0 || r->compile_output[0]) {
+		putf(&b, "<h2>Compiler</h2>\n<pre class=\"compile\">");
+		put_text(&b, r->compile_output);
+		putf(&b, "</pre>\n");
+	}
 	putf(&b, "<h2>Output</h2>\n<pre class=\"stdout\">");
 	put_text(&b, r->output);
 	putf(&b, "</pre>\n<h2>Errors</h2>\n<pre class=\"stderr\">");
 	put_text(&b, r->error);
 	putf(&b, "</pre>\n<h2>Code (");
-	put_text(&b, language);
+	put_text(&b, rr->lang->label);
 	putf(&b, ")</h2>\n<pre class=\"code\">");
-	put_text(&b, code);
+	put_text(&b, rr->code);
 	putf(&b, "</pre>\n");
+	if (rr->input_len) {
+		putf(&b, "<h2>Input</h2>\n<pre class=\"input\">");
+		if (input)
+			put_text(&b, input);
+		else
+			b.failed = 1;
+		putf(&b, "</pre>\n");
+	}
+	free(input);
 	finish(&b, res, 200);
+}
+
+char *html_options_new(const struct languages *langs, const char *indent)
+{
+	struct buf b = { NULL, 0, 0, 0 };
+	int i;
+
+	put(&b, "", 0);
+	for (i = 0; i < langs->n; i++) {
+		put(&b, indent, strlen(indent));
+		putf(&b, "<option value=\"");
+		put_text(&b, langs->list[i].name);
+		putf(&b, "\">");
+		put_text(&b, langs->list[i].label);
+		putf(&b, "</option>\n");
+	}
+	if (b.failed) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
 }
 
 void html_error(struct response *res, int status, const char *msg)

@@ -4,6 +4,8 @@
 
 #include "http.h"
 
+struct languages;
+struct run_request;
 struct run_result;
 
 /*
@@ -11,11 +13,14 @@ struct run_result;
  * browser submitting a form does; curl and the page's own fetch ask for JSON.
  *
  * html_result() and html_error() set status and an HTML page (every text escaped) with a link
- * back to the editor. language and code are shown with the result.
+ * back to the editor. The request's language, code and input are shown with the result.
+ *
+ * html_options_new() returns an <option> line for each language (indent, then the option),
+ * for the page's selector; the caller frees it. NULL when out of memory.
  */
 int wants_html(const struct request *req);
-void html_result(struct response *res, const char *language, const char *code,
-		 const struct run_result *r);
+void html_result(struct response *res, const struct run_request *rr, const struct run_result *r);
 void html_error(struct response *res, int status, const char *msg);
+char *html_options_new(const struct languages *langs, const char *indent);
 
 #endif

@@ -2,6 +2,7 @@
 #ifndef SCE_HTTP_H
 #define SCE_HTTP_H
 
+#include <signal.h>
 #include <stddef.h>
 
 struct cJSON;
@@ -39,11 +40,23 @@ struct response {
 #define RESPONSE_INIT { .status = 500 }
 
 /*
+ * What the front gives the handlers besides a request: the config, and how to tell that the
+ * service is stopping (SIGTERM arrived: finish quickly) or that another request waits for this
+ * process (work after an answer should then give way; always 0 outside FastCGI).
+ */
+struct config;
+struct service {
+	const struct config *cfg;
+	const volatile sig_atomic_t *stop;
+	int (*request_waiting)(void);
+};
+
+/*
  * A handler answers one request. It returns after filling res, always: every failure becomes a
  * response. The front writes res out and calls response_release().
  */
-struct config;
-typedef void (*handler_fn)(const struct config *cfg, const struct request *req, struct response *res);
+typedef void (*handler_fn)(const struct service *svc, const struct request *req,
+			   struct response *res);
 
 /*
  * response_json() sets status and a compact JSON body (with a final newline) printed from item;

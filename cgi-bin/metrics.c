@@ -168,7 +168,7 @@ char *metrics_text_new(const struct config *cfg)
 	static struct sample s[MAX_SAMPLES];
 	char path[PATH_MAX], *text;
 	size_t count = 0, i, f, len = 0, cap = 65536;
-	int py, js;
+	int l;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/metrics", cfg->state_dir) < sizeof(path))
 		load(path, s, &count);
@@ -190,16 +190,16 @@ char *metrics_text_new(const struct config *cfg)
 	OUT("sce_history_write_failures_total %.17g\n", i < count ? s[i].value : 0.0);
 	OUT("# HELP sce_runs_in_flight Programs running now.\n# TYPE sce_runs_in_flight gauge\n"
 	    "sce_runs_in_flight %d\n", runs_in_flight(cfg));
-	py = pool_size(cfg, LANG_PYTHON);
-	js = pool_size(cfg, LANG_JAVASCRIPT);
 	OUT("# HELP sce_warm_pool_size Idle containers ready, by language.\n"
-	    "# TYPE sce_warm_pool_size gauge\n"
-	    "sce_warm_pool_size{language=\"python\"} %d\nsce_warm_pool_size{language=\"javascript\"} %d\n",
-	    py, js);
+	    "# TYPE sce_warm_pool_size gauge\n");
+	for (l = 0; l < cfg->langs.n; l++)
+		OUT("sce_warm_pool_size{language=\"%s\"} %d\n", cfg->langs.list[l].name,
+		    pool_size(cfg, &cfg->langs.list[l]));
 	OUT("# HELP sce_warm_pool_target Idle containers wanted, by language.\n"
-	    "# TYPE sce_warm_pool_target gauge\n"
-	    "sce_warm_pool_target{language=\"python\"} %d\nsce_warm_pool_target{language=\"javascript\"} %d\n",
-	    cfg->warm_python, cfg->warm_javascript);
+	    "# TYPE sce_warm_pool_target gauge\n");
+	for (l = 0; l < cfg->langs.n; l++)
+		OUT("sce_warm_pool_target{language=\"%s\"} %d\n", cfg->langs.list[l].name,
+		    cfg->langs.list[l].warm);
 #undef OUT
 	if (len >= cap) {
 		free(text);

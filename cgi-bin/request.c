@@ -12,11 +12,6 @@
 
 enum body_kind { BODY_JSON, BODY_FORM };
 
-const char *language_name(enum language lang)
-{
-	return lang == LANG_JAVASCRIPT ? "javascript" : "python";
-}
-
 static int method_listed(const char *method, const char *methods)
 {
 	size_t n = strlen(method);
@@ -146,14 +141,98 @@ unsupported:
 	return 415;
 }
 
-/* What cJSON lets through but JSON forbids or we can't hold: control characters (other than
- * JSON's whitespace outside strings), escapes other than JSON's (cJSON reads a bad \u escape as
- * a NUL, cutting the string short), and \u0000. Input is known to be valid UTF-8 without NUL.
- * Returns NULL or the problem. */
-static const char *json_scan(const char *s, size_t n)
+/* Where the raw text of the top-level "stdin" string is in a JSON body (between its quotes). */
+struct span {
+	size_t from, to;
+	int found;
+};
+
+static int hex4(const char *s, unsigned *v)
 {
-	int in_string = 0;
-	size_t i, k;
+	int k;
+
+	*v = 0;
+	for (k = 0; k < 4; k++) {
+		if (!isxdigit((unsigned char)s[k]))
+			return -1;
+		*v = *v * 16 + (unsigned)(isdigit((unsigned char)s[k]) ? s[k] - '0'
+								  : tolower((unsigned char)s[k]) - 'a' + 10);
+	}
+	return 0;
+}
+
+/*
+ * Decodes the text between a JSON string's quotes (escapes checked by json_scan) into out, which
+ * has room for n bytes (a decoded string is never longer). Returns the length, or -1 for a
+ * surrogate escape that is not half of a pair.
+ */
+static long json_unescape(const char *s, size_t n, char *out)
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	size_t i, o = 0;
+	unsigned cp, lo;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] != '\\') {
+			out[o++] = s[i];
+			continue;
+		}
+		i++;
+		if (s[i] != 'u') {
+			out[o++] = to[strchr(from, s[i]) - from];
+			continue;
+		}
+		if (hex4(s + i + 1, &cp))
+			return -1;
+		i += 4;
+		if (cp >= 0xDC00 && cp <= 0xDFFF)
+			return -1;
+		if (cp >= 0xD800 && cp <= 0xDBFF) {
+			if (n - i < 7 || s[i + 1] != '\\' || s[i + 2] != 'u' || hex4(s + i + 3, &lo) ||
+			    lo < 0xDC00 || lo > 0xDFFF)
+				return -1;
+			cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+			i += 6;
+		}
+		if (cp < 0x80) {
+			out[o++] = (char)cp;
+		} else if (cp < 0x800) {
+			out[o++] = (char)(0xC0 | cp >> 6);
+			out[o++] = (char)(0x80 | (cp & 0x3F));
+		} else if (cp < 0x10000) {
+			out[o++] = (char)(0xE0 | cp >> 12);
+			out[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
+			out[o++] = (char)(0x80 | (cp & 0x3F));
+		} else {
+			out[o++] = (char)(0xF0 | cp >> 18);
+			out[o++] = (char)(0x80 | (cp >> 12 & 0x3F));
+			out[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
+			out[o++] = (char)(0x80 | (cp & 0x3F));
+		}
+	}
+	return (long)o;
+}
+
+/* Whether the raw JSON string s (n bytes, escapes checked) decodes to the key name. */
+static int key_is(const char *s, size_t n, const char *name)
+{
+	char buf[16];
+
+	return n < sizeof(buf) && json_unescape(s, n, buf) == (long)strlen(name) &&
+	       !memcmp(buf, name, strlen(name));
+}
+
+/*
+ * What cJSON lets through but JSON forbids or we can't hold: control characters (other than
+ * JSON's whitespace outside strings), escapes other than JSON's (cJSON reads a bad \u escape as
+ * a NUL, cutting the string short), and \u0000 anywhere but in the top-level "stdin" string,
+ * whose raw text is found for json_unescape (cJSON would cut it at its first NUL). Input is known
+ * to be valid UTF-8 without NUL. Returns NULL or the problem.
+ */
+static const char *json_scan(const char *s, size_t n, struct span *in)
+{
+	int in_string = 0, depth = 0, key_stdin = 0, value_stdin = 0, nul = 0;
+	size_t i, start = 0, j;
 
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -161,9 +240,37 @@ static const char *json_scan(const char *s, size_t n)
 		if (!in_string) {
 			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
 				return "invalid JSON: control character";
-			in_string = c == '"';
+			if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+				continue;
+			if (c == '"') {
+				in_string = 1;
+				start = i + 1;
+				nul = 0;
+				continue;
+			}
+			if (c == ':' && depth == 1) {
+				value_stdin = key_stdin;
+				continue;
+			}
+			value_stdin = 0;
+			depth += c == '{' || c == '[';
+			depth -= c == '}' || c == ']';
 		} else if (c == '"') {
 			in_string = 0;
+			for (j = i + 1; j < n && strchr(" \t\r\n", s[j]); j++)
+				;
+			if (depth == 1 && j < n && s[j] == ':') {
+				if (nul)
+					return "NUL characters (\\u0000) are not allowed";
+				key_stdin = key_is(s + start, i - start, "stdin");
+			} else if (value_stdin) {
+				in->from = start;
+				in->to = i;
+				in->found = 1;
+			} else if (nul) {
+				return "NUL characters (\\u0000) are not allowed";
+			}
+			value_stdin = 0;
 		} else if (c < 0x20) {
 			return "invalid JSON: control character in a string";
 		} else if (c == '\\') {
@@ -173,22 +280,22 @@ static const char *json_scan(const char *s, size_t n)
 				continue;
 			if (n - i < 5)
 				return "invalid JSON: bad escape";
-			for (k = 1; k <= 4; k++)
-				if (!isxdigit((unsigned char)s[i + k]))
+			for (j = 1; j <= 4; j++)
+				if (!isxdigit((unsigned char)s[i + j]))
 					return "invalid JSON: bad escape";
-			if (!memcmp(s + i + 1, "0000", 4))
-				return "NUL characters (\\u0000) are not allowed";
+			nul |= !memcmp(s + i + 1, "0000", 4);
 			i += 4;
 		}
 	}
 	return NULL;
 }
 
-/* Checks a decoded value and takes a copy; returns 0 or 400. */
+/* Checks a decoded value and takes a copy (NUL-terminated); NUL inside only for the input.
+ * Returns 0, 400 or 500. */
 static int take_string(const char *name, const char *s, size_t n, char **out, size_t *out_len,
 		       char *err, size_t errlen)
 {
-	if (memchr(s, '\0', n)) {
+	if (strcmp(name, "stdin") && memchr(s, '\0', n)) {
 		snprintf(err, errlen, "%s must not contain NUL characters", name);
 		return 400;
 	}
@@ -208,14 +315,35 @@ static int take_string(const char *name, const char *s, size_t n, char **out, si
 }
 
 struct fields {
-	char *language, *code;
-	size_t language_len, code_len;
+	char *language, *code, *input;
+	size_t language_len, code_len, input_len;
 };
+
+/* Where a field of the body goes: its name, and its place in f. NULL for an unknown name. */
+static char **field_of(struct fields *f, const char *name, size_t n, size_t **len)
+{
+	if (n == 8 && !memcmp(name, "language", 8)) {
+		*len = &f->language_len;
+		return &f->language;
+	}
+	if (n == 4 && !memcmp(name, "code", 4)) {
+		*len = &f->code_len;
+		return &f->code;
+	}
+	if (n == 5 && !memcmp(name, "stdin", 5)) {
+		*len = &f->input_len;
+		return &f->input;
+	}
+	return NULL;
+}
 
 static int parse_json(const struct request *req, struct fields *f, char *err, size_t errlen)
 {
 	const char *why, *end = NULL;
+	struct span in = { 0, 0, 0 };
 	cJSON *root = NULL, *item, *other;
+	char *raw = NULL;
+	long n;
 	int ret = 400;
 
 	if (memchr(req->body, '\0', req->body_len)) {
@@ -226,7 +354,7 @@ static int parse_json(const struct request *req, struct fields *f, char *err, si
 		snprintf(err, errlen, "request body is not valid UTF-8");
 		goto out;
 	}
-	why = json_scan(req->body, req->body_len);
+	why = json_scan(req->body, req->body_len, &in);
 	if (why) {
 		snprintf(err, errlen, "%s", why);
 		goto out;
@@ -251,13 +379,8 @@ static int parse_json(const struct request *req, struct fields *f, char *err, si
 			snprintf(err, errlen, "duplicate field \"%.64s\"", item->string);
 			goto out;
 		}
-		if (!strcmp(item->string, "language")) {
-			dst = &f->language;
-			dst_len = &f->language_len;
-		} else if (!strcmp(item->string, "code")) {
-			dst = &f->code;
-			dst_len = &f->code_len;
-		} else {
+		dst = field_of(f, item->string, strlen(item->string), &dst_len);
+		if (!dst) {
 			if (strlen(item->string) <= 64)
 				snprintf(err, errlen, "unknown field \"%s\"", item->string);
 			else
@@ -268,14 +391,29 @@ static int parse_json(const struct request *req, struct fields *f, char *err, si
 			snprintf(err, errlen, "field \"%s\" must be a string", item->string);
 			goto out;
 		}
-		ret = take_string(item->string, item->valuestring, strlen(item->valuestring), dst,
-				  dst_len, err, errlen);
+		if (dst == &f->input) { /* decoded here: it may hold NUL */
+			if (!in.found || !(raw = malloc(in.to - in.from + 1))) {
+				snprintf(err, errlen, in.found ? "out of memory" : "invalid JSON");
+				ret = in.found ? 500 : 400;
+				goto out;
+			}
+			n = json_unescape(req->body + in.from, in.to - in.from, raw);
+			if (n < 0) {
+				snprintf(err, errlen, "stdin is not valid UTF-8");
+				goto out;
+			}
+			ret = take_string("stdin", raw, (size_t)n, dst, dst_len, err, errlen);
+		} else {
+			ret = take_string(item->string, item->valuestring, strlen(item->valuestring),
+					  dst, dst_len, err, errlen);
+		}
 		if (ret)
 			goto out;
 		ret = 400;
 	}
 	ret = 0;
 out:
+	free(raw);
 	cJSON_Delete(root);
 	return ret;
 }
@@ -351,21 +489,15 @@ static int parse_form(const struct request *req, struct fields *f, char *err, si
 			snprintf(err, errlen, "malformed form body: bad %% escape");
 			goto out;
 		}
-		if (klen == 8 && !memcmp(p, "language", 8)) {
-			dst = &f->language;
-			dst_len = &f->language_len;
-		} else if (klen == 4 && !memcmp(p, "code", 4)) {
-			dst = &f->code;
-			dst_len = &f->code_len;
-		}
+		dst = field_of(f, p, (size_t)klen, &dst_len);
 		if (!dst)
 			goto next; /* other form controls, such as a submit button */
+		p[klen] = '\0'; /* the name, for messages (the '=' or '&' after it is read) */
 		if (*dst) {
-			snprintf(err, errlen, "duplicate field \"%s\"", dst == &f->code ? "code" : "language");
+			snprintf(err, errlen, "duplicate field \"%s\"", p);
 			goto out;
 		}
-		ret = take_string(dst == &f->code ? "code" : "language", eq ? eq + 1 : "", (size_t)vlen,
-				  dst, dst_len, err, errlen);
+		ret = take_string(p, eq ? eq + 1 : "", (size_t)vlen, dst, dst_len, err, errlen);
 		if (ret)
 			goto out;
 		ret = 400;
@@ -374,16 +506,30 @@ next:
 	}
 	if (f->code)
 		crlf_to_lf(f->code, &f->code_len);
+	if (f->input)
+		crlf_to_lf(f->input, &f->input_len);
 	ret = 0;
 out:
 	free(copy);
 	return ret;
 }
 
-int request_parse_run(const struct request *req, int max_code_chars, struct run_request *rr,
+/* "unsupported language: use "python", "javascript" or "c"", from the table. */
+static void unsupported(const struct languages *langs, char *err, size_t errlen)
+{
+	size_t o = (size_t)snprintf(err, errlen, "unsupported language: use ");
+	int i;
+
+	for (i = 0; i < langs->n && o < errlen; i++)
+		o += (size_t)snprintf(err + o, errlen - o, "%s\"%s\"",
+				      i == 0 ? "" : i == langs->n - 1 ? " or " : ", ",
+				      langs->list[i].name);
+}
+
+int request_parse_run(const struct request *req, const struct config *cfg, struct run_request *rr,
 		      char *err, size_t errlen)
 {
-	struct fields f = { NULL, NULL, 0, 0 };
+	struct fields f = { NULL, NULL, NULL, 0, 0, 0 };
 	enum body_kind kind;
 	int ret;
 
@@ -399,12 +545,9 @@ int request_parse_run(const struct request *req, int max_code_chars, struct run_
 		snprintf(err, errlen, "missing field \"language\"");
 		goto out;
 	}
-	if (!strcmp(f.language, "python")) {
-		rr->language = LANG_PYTHON;
-	} else if (!strcmp(f.language, "javascript")) {
-		rr->language = LANG_JAVASCRIPT;
-	} else {
-		snprintf(err, errlen, "unsupported language: use \"python\" or \"javascript\"");
+	rr->lang = languages_find(&cfg->langs, f.language, f.language_len);
+	if (!rr->lang) {
+		unsupported(&cfg->langs, err, errlen);
 		goto out;
 	}
 	if (!f.code) {
@@ -415,24 +558,40 @@ int request_parse_run(const struct request *req, int max_code_chars, struct run_
 		snprintf(err, errlen, "code must not be empty");
 		goto out;
 	}
-	if (utf8_count(f.code, f.code_len) > (size_t)max_code_chars) {
+	if (utf8_count(f.code, f.code_len) > (size_t)cfg->max_code_chars) {
 		snprintf(err, errlen, "Code too long. Maximum allowed length is %d characters.",
-			 max_code_chars);
+			 cfg->max_code_chars);
+		goto out;
+	}
+	if (f.input_len > (size_t)cfg->max_stdin_bytes) {
+		snprintf(err, errlen, "Input too long. Maximum allowed size is %d bytes.",
+			 cfg->max_stdin_bytes);
+		goto out;
+	}
+	if (!f.input && !(f.input = calloc(1, 1))) {
+		snprintf(err, errlen, "out of memory");
+		ret = 500;
 		goto out;
 	}
 	rr->code = f.code;
 	rr->code_len = f.code_len;
-	f.code = NULL;
+	rr->input = f.input;
+	rr->input_len = f.input_len;
+	f.code = f.input = NULL;
 	ret = 0;
 out:
+	if (ret)
+		rr->lang = NULL;
 	free(f.language);
 	free(f.code);
+	free(f.input);
 	return ret;
 }
 
 void run_request_release(struct run_request *rr)
 {
 	free(rr->code);
-	rr->code = NULL;
-	rr->code_len = 0;
+	free(rr->input);
+	rr->code = rr->input = NULL;
+	rr->code_len = rr->input_len = 0;
 }

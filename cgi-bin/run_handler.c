@@ -2,11 +2,11 @@
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "config.h"
-#include "front.h"
 #include "handlers.h"
 #include "history_store.h"
 #include "html.h"
@@ -17,6 +17,8 @@
 #include "sandbox.h"
 #include "slots.h"
 #include "spawn.h"
+#include "sweep.h"
+#include "utf8.h"
 
 /* A figure the cgroup may not have had: a number, or null. */
 static cJSON *add_figure(cJSON *o, const char *name, long long value)
@@ -37,27 +39,40 @@ static cJSON *result_json(const struct run_result *r)
 	    !cJSON_AddNumberToObject(o, "duration_ms", (double)r->duration_ms) ||
 	    !cJSON_AddBoolToObject(o, "truncated", r->truncated) ||
 	    !add_figure(o, "memory_peak_bytes", r->used.memory_peak) ||
-	    !add_figure(o, "cpu_time_ms", r->used.cpu_ns < 0 ? -1 : r->used.cpu_ns / 1000000)) {
+	    !add_figure(o, "cpu_time_ms", r->used.cpu_ns < 0 ? -1 : r->used.cpu_ns / 1000000) ||
+	    !cJSON_AddStringToObject(o, "compile_output", r->compile_output) ||
+	    !add_figure(o, "compile_ms", r->compile_ms)) {
 		cJSON_Delete(o);
 		return NULL;
 	}
 	return o;
 }
 
-/* The history entry: language and code, the answer's fields but "truncated", and the time. */
-static cJSON *history_entry(const struct run_request *rr, const cJSON *answer)
+/* The history entry: language, code and input (its first history_stdin_bytes, a NUL shown as
+ * U+FFFD, as in the output), the answer's fields but "truncated", and the time. */
+static cJSON *history_entry(const struct config *cfg, const struct run_request *rr,
+			    const cJSON *answer)
 {
-	char when[32];
+	char when[32], *input;
 	time_t now = time(NULL);
 	struct tm tm;
 	const cJSON *field;
+	size_t kept = rr->input_len;
+	int cut = kept > (size_t)cfg->history_stdin_bytes;
 	cJSON *o = cJSON_CreateObject();
 
+	if (cut)
+		kept = utf8_trim_partial(rr->input, (size_t)cfg->history_stdin_bytes);
+	input = utf8_sanitize_new(rr->input, kept);
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	if (!o || !cJSON_AddStringToObject(o, "language", language_name(rr->language)) ||
-	    !cJSON_AddStringToObject(o, "code", rr->code))
+	if (!o || !input || !cJSON_AddStringToObject(o, "language", rr->lang->name) ||
+	    !cJSON_AddStringToObject(o, "code", rr->code) ||
+	    !cJSON_AddStringToObject(o, "stdin", input) ||
+	    !cJSON_AddBoolToObject(o, "stdin_truncated", cut))
 		goto fail;
+	free(input);
+	input = NULL;
 	cJSON_ArrayForEach(field, answer) {
 		cJSON *copy;
 
@@ -73,6 +88,7 @@ static cJSON *history_entry(const struct run_request *rr, const cJSON *answer)
 		goto fail;
 	return o;
 fail:
+	free(input);
 	cJSON_Delete(o);
 	return NULL;
 }
@@ -164,18 +180,20 @@ static void release_slots(int fds[3])
 		slot_release(fds[i]);
 }
 
-void run_handle(const struct config *cfg, const struct request *req, struct response *res)
+void run_handle(const struct service *svc, const struct request *req, struct response *res)
 {
+	const struct config *cfg = svc->cfg;
 	struct run_request rr = RUN_REQUEST_INIT;
 	struct run_result result = RUN_RESULT_INIT;
-	struct interrupt intr = { &front_stop, req->client_fd };
+	struct interrupt intr = { svc->stop, req->client_fd };
+	struct run_spec spec;
 	cJSON *answer = NULL, *entry;
 	char err[256];
 	int status, slots[3] = { -1, -1, -1 }, ran;
 
 	status = request_route(req, "/run", "POST", cfg->api_token, cfg->max_body, err, sizeof(err));
 	if (!status)
-		status = request_parse_run(req, cfg->max_code_chars, &rr, err, sizeof(err));
+		status = request_parse_run(req, cfg, &rr, err, sizeof(err));
 	if (status == 204) { /* a CORS preflight: not a refusal */
 		response_refusal(res, status, "", "POST");
 		goto out;
@@ -192,30 +210,29 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 		metrics_count_refusal(cfg, status);
 		goto out;
 	}
-	ran = sandbox_run(cfg, rr.language, rr.code, rr.code_len, &intr, &result, err, sizeof(err));
+	spec = (struct run_spec){ rr.lang, rr.code, rr.code_len, rr.input, rr.input_len, &intr };
+	ran = sandbox_run(cfg, &spec, &result, err, sizeof(err));
 	release_slots(slots);
 	pending = result.ct;
 	has_pending = result.has_container;
 	pool_stale = result.stale;
 	if (ran) {
-		log_msg("run from %s (%s): not run: %s", req->remote_addr, language_name(rr.language),
-			err);
+		log_msg("run from %s (%s): not run: %s", req->remote_addr, rr.lang->name, err);
 		answer_error(res, req, result.failure == 499 ? 503 : result.failure, err);
 		metrics_count_refusal(cfg, result.failure);
 		goto out;
 	}
-	metrics_count_run(cfg, language_name(rr.language), run_status_name(result.status),
-			  result.duration_ms);
-	log_msg("run from %s (%s): %s, exit %d, %ld ms, %s, %zu+%zu bytes of output",
-		req->remote_addr, language_name(rr.language), run_status_name(result.status),
-		result.exit_code, result.duration_ms, result.warm ? "warm" : "cold",
-		strlen(result.output), strlen(result.error));
+	metrics_count_run(cfg, rr.lang->name, run_status_name(result.status), result.duration_ms);
+	log_msg("run from %s (%s): %s, exit %d, %ld ms, %s, %zu+%zu bytes of output, %zu of input",
+		req->remote_addr, rr.lang->name, run_status_name(result.status), result.exit_code,
+		result.duration_ms, result.warm ? "warm" : "cold", strlen(result.output),
+		strlen(result.error), rr.input_len);
 	answer = result_json(&result);
 	if (!answer) {
 		answer_error(res, req, 500, "out of memory");
 		goto out;
 	}
-	entry = history_entry(&rr, answer);
+	entry = history_entry(cfg, &rr, answer);
 	if (!entry || history_append(cfg->history_path, cfg->history_size, cfg->history_lock_ms, entry,
 				     err, sizeof(err))) {
 		static const struct metric failed = { "sce_history_write_failures_total", 1 };
@@ -224,7 +241,7 @@ void run_handle(const struct config *cfg, const struct request *req, struct resp
 		metrics_add(cfg, &failed, 1);
 	}
 	if (wants_html(req))
-		html_result(res, language_name(rr.language), rr.code, &result);
+		html_result(res, &rr, &result);
 	else
 		response_json(res, 200, answer);
 out:
@@ -233,34 +250,36 @@ out:
 	run_request_release(&rr);
 }
 
-void run_after(const struct config *cfg)
+void run_after(const struct service *svc)
 {
+	const struct config *cfg = svc->cfg;
+
 	if (!has_pending && !pool_stale)
 		return; /* nothing ran: nothing to remove or refill */
 	if (has_pending)
 		pool_done(cfg, &pending);
 	has_pending = 0;
 	if (pool_stale) /* dead warm containers: drop their records before refilling */
-		pool_sweep(cfg, SWEEP_NOW);
+		sweep(cfg, SWEEP_NOW);
 	pool_stale = 0;
-	if (front_stop)
+	if (*svc->stop)
 		return; /* stopping: serve.sh sweeps once every program has ended */
-	pool_refill(cfg, &front_stop, front_request_waiting); /* yields to a waiting request */
-	pool_sweep(cfg, SWEEP_DUE);
+	pool_refill(cfg, svc->stop, svc->request_waiting); /* yields to a waiting request */
+	sweep(cfg, SWEEP_DUE);
 }
 
-void run_prepare(const struct config *cfg)
+void run_prepare(const struct service *svc)
 {
-	pool_sweep(cfg, SWEEP_EVERYTHING);
-	pool_refill(cfg, NULL, NULL);
+	sweep(svc->cfg, SWEEP_EVERYTHING);
+	pool_refill(svc->cfg, NULL, NULL);
 }
 
-void run_cleanup(const struct config *cfg)
+void run_cleanup(const struct service *svc)
 {
-	pool_sweep(cfg, SWEEP_EVERYTHING);
+	sweep(svc->cfg, SWEEP_EVERYTHING);
 }
 
-void run_keep(const struct config *cfg)
+void run_keep(const struct service *svc)
 {
-	pool_sweep(cfg, SWEEP_DUE);
+	sweep(svc->cfg, SWEEP_DUE);
 }

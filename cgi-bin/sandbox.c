@@ -13,7 +13,7 @@
 
 const char *run_status_name(enum run_status status)
 {
-	static const char *const names[] = { "ok", "error", "timeout", "memory_limit" };
+	static const char *const names[] = { "ok", "error", "timeout", "memory_limit", "compile_error" };
 	return names[status];
 }
 
@@ -64,36 +64,110 @@ static int docker_said(const struct child *c, const char *text)
 	return (c->err.buf && strstr(c->err.buf, text)) || (c->out.buf && strstr(c->out.buf, text));
 }
 
-/* Runs the program in ct. 0: it ran (res filled); 1: the container was not usable (a stale warm
- * one; the caller may try a new one); -1: failure, err filled. */
-static int exec_in(const struct config *cfg, struct container *ct, const char *code,
-		   size_t code_len, const struct interrupt *intr, struct run_result *res, char *err,
-		   size_t errlen)
+/* A compiled language's part of stderr: the compiler's messages [from, to) after the compile mark,
+ * then "\034<ms>\034" once it ended. */
+struct compile_part {
+	int seen, ended;
+	size_t from, to;
+	long ms;
+};
+
+static void find_compile(const struct capture *err, struct compile_part *cp)
 {
+	const char *b = err->buf, *m = b ? memchr(b, CONTAINER_COMPILE_MARK, err->len) : NULL, *e;
+	char *end;
+	long ms;
+
+	memset(cp, 0, sizeof(*cp));
+	cp->ms = -1;
+	if (!m)
+		return;
+	cp->seen = 1;
+	cp->from = (size_t)(m - b) + 1;
+	cp->to = err->len;
+	e = memchr(m + 1, CONTAINER_COMPILED_MARK, err->len - cp->from);
+	if (!e)
+		return;
+	cp->to = (size_t)(e - b);
+	ms = strtol(e + 1, &end, 10); /* the capture is NUL-terminated */
+	if (end > e + 1 && *end == CONTAINER_COMPILED_MARK && ms >= 0) {
+		cp->ms = ms;
+		cp->ended = 1;
+	}
+}
+
+/* The answer to a compile that failed: the compiler's messages (and the service's, when it ran
+ * out of time or memory), its exit code; nothing ran. */
+static int compile_failed(const struct language *l, const struct capture *err,
+			  const struct compile_part *cp, int exit_code, int timed_out,
+			  struct run_result *res)
+{
+	char msg[128];
+	int cut = 0;
+
+	res->status = RUN_COMPILE_ERROR;
+	res->exit_code = exit_code;
+	res->compile_ms = cp->ms;
+	res->compile_output = text_of(err, cp->from, cp->to, COMPILE_OUTPUT_MAX, &cut);
+	res->truncated = cut;
+	res->output = utf8_sanitize_new("", 0);
+	res->error = utf8_sanitize_new("", 0);
+	if (res->used.oom_kills > 0)
+		snprintf(msg, sizeof(msg), "Compilation ran out of memory (%d MB).", l->memory_mb);
+	else if (timed_out || exit_code == 137)
+		snprintf(msg, sizeof(msg), "Compilation timed out after %d seconds.", l->compile_timeout_s);
+	else
+		msg[0] = '\0';
+	if (res->compile_output && msg[0]) {
+		char *joined = join_message(res->compile_output, msg);
+
+		free(res->compile_output);
+		res->compile_output = joined;
+	}
+	return res->output && res->error && res->compile_output ? 0 : -1;
+}
+
+/* Runs the program in ct. 0: it ran, or did not compile (res filled); 1: the container was not
+ * usable (a stale warm one; the caller may try a new one); -1: failure, err filled. */
+static int exec_in(const struct config *cfg, struct container *ct, const struct run_spec *spec,
+		   struct run_result *res, char *err, size_t errlen)
+{
+	const struct language *l = ct->lang;
+	int compiled = LANGUAGE_COMPILED(l);
 	struct child c = CHILD_INIT;
 	struct docker_argv a;
+	struct compile_part cp;
+	struct figures at_start = { -1, -1, -1 };
 	char msg[128];
 	int64_t started = 0, ended;
 	enum pump_end end;
 	int ret = -1, timed_out = 0, oom = 0, out_cut, err_cut;
 	size_t err_from = 0, err_upto = (size_t)-1;
 
-	container_exec_argv(&a, cfg, ct, code, code_len);
-	c.in = code;
-	c.in_len = code_len;
+	if (container_put_program(cfg, ct, spec->code, spec->code_len)) {
+		snprintf(err, errlen, "service unavailable: cannot pass the program to the sandbox");
+		return -1;
+	}
+	container_exec_argv(&a, cfg, ct);
+	c.in = spec->input;
+	c.in_len = spec->input_len;
 	c.out.limit = cfg->output_limit + 2; /* + the start mark, + one to know it went over */
-	c.err.limit = cfg->output_limit + 4096; /* + what docker may say before the start mark */
+	/* + what docker may say before the start mark, + the compiler's messages and marks */
+	c.err.limit = cfg->output_limit + 4096 + (compiled ? COMPILE_OUTPUT_MAX + 64 : 0);
 	if (child_spawn(&c, cfg->docker, a.argv, msg, sizeof(msg))) {
 		log_msg("%s", msg);
 		snprintf(err, errlen, "sandbox unavailable: cannot run docker");
 		goto out;
 	}
-	end = child_pump(&c, mono_ms() + cfg->start_timeout_s * 1000LL, 1, intr);
+	end = child_pump(&c, mono_ms() + (cfg->start_timeout_s + (compiled ? l->compile_timeout_s : 0)) * 1000LL,
+			 1, spec->intr);
 	if (end == PUMP_OUTPUT && c.out.buf[0] != CONTAINER_START_MARK) /* docker's words */
-		end = child_pump(&c, mono_ms() + cfg->start_timeout_s * 1000LL, 0, intr);
+		end = child_pump(&c, mono_ms() + cfg->start_timeout_s * 1000LL, 0, spec->intr);
 	else if (end == PUMP_OUTPUT) {
 		started = mono_ms();
-		end = child_pump(&c, started + cfg->timeout_s * 1000LL, 0, intr);
+		if (compiled) /* the program's CPU time is counted from here */
+			container_figures(cfg, ct->id, &at_start);
+		end = child_pump(&c, started + l->timeout_s * 1000LL, 0, spec->intr);
 	}
 	ended = mono_ms();
 	if (end != PUMP_EOF) {
@@ -102,12 +176,11 @@ static int exec_in(const struct config *cfg, struct container *ct, const char *c
 		 * the client is gone. What reaches stderr once the container is being removed is
 		 * docker's ("No such exec instance"...), not the program's. */
 		err_upto = c.err.len;
-		if (started)
-			container_figures(cfg, ct->id, &res->used);
+		container_figures(cfg, ct->id, &res->used);
 		ct->removed = container_remove(cfg, ct->name) == 0;
 		if (child_pump(&c, mono_ms() + 2000, 0, NULL) != PUMP_EOF)
 			child_kill(&c);
-		timed_out = end == PUMP_DEADLINE && started;
+		timed_out = end == PUMP_DEADLINE;
 	}
 	if (child_wait(&c, mono_ms() + 5000))
 		child_kill(&c);
@@ -119,7 +192,17 @@ static int exec_in(const struct config *cfg, struct container *ct, const char *c
 		goto out;
 	}
 	if (!started) {
-		if (end == PUMP_DEADLINE) {
+		find_compile(&c.err, &cp);
+		if (compiled && cp.seen && (timed_out || WIFEXITED(c.status))) {
+			if (end == PUMP_EOF)
+				container_figures(cfg, ct->id, &res->used);
+			ret = compile_failed(l, &c.err, &cp, timed_out ? -2 : WEXITSTATUS(c.status),
+					     timed_out, res);
+			if (ret) {
+				snprintf(err, errlen, "out of memory");
+				res->failure = 500;
+			}
+		} else if (end == PUMP_DEADLINE) {
 			snprintf(err, errlen, "sandbox unavailable: the container did not start in time");
 		} else if (docker_said(&c, "is not running") || docker_said(&c, "No such container")) {
 			log_msg("container %s was no longer running", ct->name);
@@ -127,22 +210,26 @@ static int exec_in(const struct config *cfg, struct container *ct, const char *c
 		} else {
 			if (c.out.len)
 				log_msg("docker said on stdout: %s", c.out.buf);
-			container_failure(cfg, ct->lang, c.err.buf, err, errlen);
+			container_failure(cfg, l, c.err.buf, err, errlen);
 		}
 		goto out;
 	}
+	find_compile(&c.err, &cp);
 	err_from = program_err_from(&c.err);
 	if (err_upto > c.err.len)
 		err_upto = c.err.len;
 	if (err_from > err_upto)
 		err_from = err_upto;
-	if (err_from > 1)
-		log_msg("docker said before the start: %.*s", (int)(err_from - 1), c.err.buf);
+	if ((cp.seen ? cp.from : err_from) > 1)
+		log_msg("docker said before the start: %.*s", (int)((cp.seen ? cp.from : err_from) - 1),
+			c.err.buf);
 	if (err_upto < c.err.len)
 		log_msg("docker said once the run was cut short: %.*s", (int)(c.err.len - err_upto),
 			c.err.buf + err_upto);
 	if (end == PUMP_EOF)
 		container_figures(cfg, ct->id, &res->used);
+	if (res->used.cpu_ns >= 0 && at_start.cpu_ns >= 0)
+		res->used.cpu_ns -= at_start.cpu_ns;
 	if (timed_out) {
 		res->exit_code = -2;
 		res->status = RUN_TIMEOUT;
@@ -170,18 +257,25 @@ static int exec_in(const struct config *cfg, struct container *ct, const char *c
 	res->output = text_of(&c.out, 1, c.out.len, cfg->output_limit, &out_cut);
 	res->error = text_of(&c.err, err_from, err_upto, cfg->output_limit, &err_cut);
 	res->truncated = out_cut || err_cut;
+	if (cp.seen) {
+		int cut = 0;
+
+		res->compile_ms = cp.ms;
+		res->compile_output = text_of(&c.err, cp.from, cp.to, COMPILE_OUTPUT_MAX, &cut);
+		res->truncated |= cut;
+	}
 	if (res->error && (timed_out || oom)) {
 		char *joined;
 
 		if (timed_out)
-			snprintf(msg, sizeof(msg), "Execution timed out after %d seconds.", cfg->timeout_s);
+			snprintf(msg, sizeof(msg), "Execution timed out after %d seconds.", l->timeout_s);
 		else
-			snprintf(msg, sizeof(msg), "Memory limit exceeded (%d MB).", cfg->memory_mb);
+			snprintf(msg, sizeof(msg), "Memory limit exceeded (%d MB).", l->memory_mb);
 		joined = join_message(res->error, msg);
 		free(res->error);
 		res->error = joined;
 	}
-	if (!res->output || !res->error) {
+	if (!res->output || !res->error || !res->compile_output) {
 		snprintf(err, errlen, "out of memory");
 		res->failure = 500;
 		run_result_release(res);
@@ -193,19 +287,27 @@ out:
 	return ret;
 }
 
-int sandbox_run(const struct config *cfg, enum language lang, const char *code, size_t code_len,
-		const struct interrupt *intr, struct run_result *res, char *err, size_t errlen)
+int sandbox_run(const struct config *cfg, const struct run_spec *spec, struct run_result *res,
+		char *err, size_t errlen)
 {
 	int attempt, r = -1;
 
 	memset(res, 0, sizeof(*res));
 	res->failure = 503;
 	for (attempt = 0; attempt < 2; attempt++) {
+		run_result_release(res);
+		res->compile_ms = -1;
+		res->compile_output = utf8_sanitize_new("", 0);
+		if (!res->compile_output) {
+			snprintf(err, errlen, "out of memory");
+			res->failure = 500;
+			return -1;
+		}
 		/* The second attempt (after a dead warm one) makes a new container. */
-		if (pool_get(cfg, lang, attempt == 0, &res->ct, &res->warm, err, errlen))
+		if (pool_get(cfg, spec->lang, attempt == 0, &res->ct, &res->warm, err, errlen))
 			return -1;
 		res->has_container = 1;
-		r = exec_in(cfg, &res->ct, code, code_len, intr, res, err, errlen);
+		r = exec_in(cfg, &res->ct, spec, res, err, errlen);
 		if (r != 1)
 			break;
 		/* A warm container that died (dockerd restarted, idle too long): try a new one. */
@@ -221,5 +323,6 @@ void run_result_release(struct run_result *res)
 {
 	free(res->output);
 	free(res->error);
-	res->output = res->error = NULL;
+	free(res->compile_output);
+	res->output = res->error = res->compile_output = NULL;
 }

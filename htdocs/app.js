@@ -4,24 +4,58 @@
 
 const $ = (id) => document.getElementById(id);
 
-const EXAMPLES = {
-  python: {
-    'Hello': 'print("Hello from Python", 2 + 2)',
-    'Timeout (infinite loop)': 'while True:\n    pass',
-    'Memory limit': 'x = "a" * 1000000000',
-    'Network is blocked': 'import urllib.request\nurllib.request.urlopen("https://google.com")',
-    'Read-only file system': 'open("/tmp/hack.txt", "w").write("hello")',
-    'An error': 'print("before")\nraise ValueError("something went wrong")',
-  },
-  javascript: {
-    'Hello': 'console.log("Hello from Node.js", 2 + 2);',
-    'Timeout (infinite loop)': 'for (;;) {}',
-    'Memory limit': 'const a = [];\nfor (;;) a.push("x".repeat(1e6));',
-    'Network is blocked': 'require("https").get("https://google.com").on("error", e => { console.error(e.message); process.exit(1); });',
-    'Read-only file system': 'require("fs").writeFileSync("/tmp/hack.txt", "hello");',
-    'An error': 'console.log("before");\nthrow new Error("something went wrong");',
-  },
-};
+// The languages come from GET /languages (the server's table); the page as served already lists
+// them (for the form without JavaScript). Examples of each: /examples/<name>.json, when there.
+let languages = [];
+const examples = {};
+
+async function loadLanguages() {
+  try {
+    const response = await fetch('/languages', { headers: { Accept: 'application/json' } });
+    if (!response.ok) return;
+    languages = await response.json();
+  } catch (e) {
+    return;
+  }
+  const select = $('language');
+  const current = select.value;
+  select.textContent = '';
+  for (const lang of languages) {
+    const option = document.createElement('option');
+    option.value = lang.name;
+    option.textContent = lang.label;
+    select.append(option);
+  }
+  if (languages.some((l) => l.name === current)) select.value = current;
+  showLimits();
+}
+
+// The chosen language's version and limits, beside the selector.
+function showLimits() {
+  const lang = languages.find((l) => l.name === $('language').value);
+  if (!lang) {
+    $('limits').textContent = '';
+    return;
+  }
+  const parts = [];
+  if (lang.version) parts.push(lang.version);
+  if (lang.compiled) parts.push('compiled (' + lang.limits.compile_timeout_s + ' s)');
+  parts.push(lang.limits.timeout_s + ' s', lang.limits.memory_mb + ' MB');
+  $('limits').textContent = parts.join(' · ');
+}
+
+async function examplesOf(name) {
+  if (!(name in examples)) {
+    examples[name] = [];
+    try {
+      const response = await fetch('/examples/' + encodeURIComponent(name) + '.json');
+      if (response.ok) examples[name] = await response.json();
+    } catch (e) {
+      // no examples for this language
+    }
+  }
+  return examples[name];
+}
 
 function updateGutter() {
   const lines = $('code').value.split('\n').length;
@@ -31,23 +65,27 @@ function updateGutter() {
   $('gutter').scrollTop = $('code').scrollTop;
 }
 
-function fillExamples() {
+async function fillExamples() {
+  const name = $('language').value;
+  const list = await examplesOf(name);
+  if ($('language').value !== name) return; // chosen again meanwhile
   const select = $('example');
   select.length = 1;
-  for (const name of Object.keys(EXAMPLES[$('language').value])) {
+  list.forEach((example, i) => {
     const option = document.createElement('option');
-    option.value = name;
-    option.textContent = name;
+    option.value = String(i);
+    option.textContent = example.title;
     select.append(option);
-  }
+  });
+  showLimits();
 }
 
 function clearConsole() {
   $('summary').textContent = '';
-  $('stdout').textContent = '';
-  $('stderr').textContent = '';
-  $('stdout-block').hidden = true;
-  $('stderr-block').hidden = true;
+  for (const id of ['compile', 'stdout', 'stderr']) {
+    $(id).textContent = '';
+    $(id + '-block').hidden = true;
+  }
 }
 
 function badge(kind, text) {
@@ -68,11 +106,19 @@ function show(result, httpStatus) {
     summary.append(msg);
     return;
   }
-  const label = { ok: 'ok', error: 'error', timeout: 'timeout', memory_limit: 'memory limit' };
+  const label = { ok: 'ok', error: 'error', timeout: 'timeout', memory_limit: 'memory limit',
+    compile_error: 'compile error' };
   summary.append(badge(result.status, label[result.status] || result.status));
-  let text = 'exit code ' + result.exit_code + ', ' + result.duration_ms + ' ms';
+  let text = result.status === 'compile_error'
+    ? 'the compiler exited with ' + result.exit_code + ', nothing ran'
+    : 'exit code ' + result.exit_code + ', ' + result.duration_ms + ' ms';
+  if (result.compile_ms !== null && result.compile_ms !== undefined) {
+    text += ' (compiled in ' + result.compile_ms + ' ms)';
+  }
   if (result.truncated) text += ', output truncated';
   summary.append(text);
+  $('compile').textContent = result.compile_output || '';
+  $('compile-block').hidden = !result.compile_output;
   $('stdout').textContent = result.output;
   $('stderr').textContent = result.error;
   $('stdout-block').hidden = result.output === '';
@@ -99,13 +145,15 @@ async function loadHistory() {
     const meta = document.createElement('span');
     meta.className = 'meta';
     meta.textContent = entry.language + ' · ' + (entry.status || 'exit ' + entry.exit_code) +
-      ' · exit code ' + entry.exit_code + ' · ' + entry.time + ' UTC';
+      ' · exit code ' + entry.exit_code + (entry.stdin ? ' · with input' : '') + ' · ' +
+      entry.time + ' UTC';
     button.append(code, meta);
     button.addEventListener('click', () => {
       $('language').value = entry.language;
       localStorage.setItem('sce-language', entry.language);
       fillExamples();
       $('code').value = entry.code;
+      $('stdin').value = entry.stdin || '';
       updateGutter();
       $('code').focus();
     });
@@ -127,7 +175,8 @@ async function run(event) {
     const response = await fetch('/run', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify({ language: $('language').value, code: $('code').value }),
+      body: JSON.stringify({ language: $('language').value, code: $('code').value,
+        stdin: $('stdin').value }),
     });
     let result;
     try {
@@ -165,10 +214,7 @@ function onKey(event) {
   }
 }
 
-document.addEventListener('DOMContentLoaded', () => {
-  const saved = localStorage.getItem('sce-language');
-  if (saved && EXAMPLES[saved]) $('language').value = saved;
-  fillExamples();
+document.addEventListener('DOMContentLoaded', async () => {
   updateGutter();
   $('run-form').addEventListener('submit', run);
   $('clear').addEventListener('click', clearConsole);
@@ -180,12 +226,19 @@ document.addEventListener('DOMContentLoaded', () => {
     fillExamples();
   });
   $('example').addEventListener('change', () => {
-    const name = $('example').value;
-    if (!name) return;
-    $('code').value = EXAMPLES[$('language').value][name];
+    const example = (examples[$('language').value] || [])[Number($('example').value)];
+    if (!$('example').value || !example) return;
+    $('code').value = example.code;
+    $('stdin').value = example.stdin || '';
     $('example').value = '';
     updateGutter();
     $('code').focus();
   });
   loadHistory();
+  await loadLanguages();
+  const saved = localStorage.getItem('sce-language');
+  if (saved && [...$('language').options].some((o) => o.value === saved)) {
+    $('language').value = saved;
+  }
+  fillExamples();
 });

@@ -15,6 +15,16 @@ docker.io debootstrap python3-pytest python3-requests curl procps nginx spawn-fc
 
 die() { echo "error: $*" >&2; exit 1; }
 
+# The path of one of the programs (run.fcgi, history.fcgi): the source tree's, else the
+# installed one (scripts in <prefix>/share/safe-code-executor, programs in <prefix>/lib/...).
+sce_program() {
+    local p
+    for p in "$SCE_ROOT/cgi-bin/$1" "$SCE_ROOT/../../lib/safe-code-executor/$1"; do
+        [ -x "$p" ] && { echo "$p"; return 0; }
+    done
+    die "$1 not found: build it with make"
+}
+
 # The last value of key in the config file (the programs check the file; this only reads it).
 conf_value() {
     sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\\([^#]*[^#[:space:]]\\).*/\\1/p" \

@@ -65,10 +65,12 @@ class Stack:
     def url(self, path):
         return self.base + path
 
-    def run(self, language, code, timeout=60):
-        """POST /run as JSON; returns (status, parsed JSON)."""
-        r = requests.post(self.url("/run"), json={"language": language, "code": code},
-                          timeout=timeout)
+    def run(self, language, code, timeout=60, stdin=None):
+        """POST /run as JSON (with stdin when given); returns (status, parsed JSON)."""
+        body = {"language": language, "code": code}
+        if stdin is not None:
+            body["stdin"] = stdin
+        r = requests.post(self.url("/run"), json=body, timeout=timeout)
         return r.status_code, r.json()
 
     def run_from(self, source, language, code, timeout=120, headers=None):
@@ -192,8 +194,27 @@ def raw_http(port, data, read_timeout=30):
     return status, headers, body
 
 
+LANGUAGES = [n for n in re.findall(r"(?m)^\[([^\]]+)\]", (ROOT / "conf" / "languages.conf").read_text())]
+
+
+def languages_conf(workdir, warm=None, images=None, extra=""):
+    """A copy of conf/languages.conf in workdir with every entry's warm pool set to warm (when
+    not None), the images of {language: image} replaced, and extra (more entries) appended;
+    returns the sce.conf line that names it."""
+    text = (ROOT / "conf" / "languages.conf").read_text()
+    if warm is not None:
+        text = re.sub(r"(?m)^warm = \d+$", f"warm = {warm}", text)
+    for name, image in (images or {}).items():
+        text = re.sub(rf"(?ms)^(\[{re.escape(name)}\].*?^image = )\S+", rf"\g<1>{image}", text,
+                      count=1)
+    path = workdir / "languages.conf"
+    path.write_text(text + extra)
+    return f"languages = {path}\n"
+
+
 def start_stack(workdir, overrides=""):
-    """Starts scripts/serve.sh with conf/sce.conf plus overrides; returns (Stack, process)."""
+    """Starts scripts/serve.sh with conf/sce.conf plus overrides (the table: conf/languages.conf
+    unless they name another, see languages_conf); returns (Stack, process)."""
     port = free_port()
     instance = "test" + secrets.token_hex(4)
     history_path = workdir / "history" / "history.json"
@@ -202,6 +223,7 @@ def start_stack(workdir, overrides=""):
                       f"\n# test overrides\nport = {port}\ninstance = {instance}\n"
                       f"history_path = {history_path}\nstate_dir = {workdir / 'state'}\n"
                       f"seccomp_profile = {ROOT / 'conf' / 'seccomp.json'}\n"
+                      f"languages = {ROOT / 'conf' / 'languages.conf'}\n"
                       # runs queue rather than get 503 (test_load.py tests the 503)
                       "queue_wait_ms = 30000\n"
                       + overrides)

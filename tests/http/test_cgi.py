@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, languages_conf
 
 
 def cgi(program, stack, method="POST", body=b"", content_type="application/json",
@@ -79,7 +79,7 @@ def test_state_others_can_write_to_stops_the_programs(tmp_path, program):
     conf = tmp_path / "sce.conf"
     conf.write_text(f"state_dir = {state}\nhistory_path = {tmp_path}/history.json\n"
                     f"seccomp_profile = {ROOT}/conf/seccomp.json\n"
-                    f"instance = state{os.getpid()}\nwarm_python = 0\nwarm_javascript = 0\n")
+                    f"instance = state{os.getpid()}\n" + languages_conf(tmp_path, warm=0))
     for bad in (lambda: os.chmod(state, 0o777), lambda: os.chmod(state / "owned", 0o777),
                 lambda: os.chown(state / "pool", 65534, 65534)):
         subprocess.run([str(ROOT / "cgi-bin" / f"{program}.fcgi"), "--prepare"],

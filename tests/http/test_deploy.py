@@ -5,6 +5,7 @@ and behind Debian's stock lighttpd.conf with the lighttpd drop-in (SCE_SERVER, c
 import configparser
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -15,7 +16,7 @@ import time
 import pytest
 import requests
 
-from conftest import ROOT, containers_of, free_port, remove_containers
+from conftest import ROOT, containers_of, free_port, languages_conf, remove_containers
 
 
 def test_install_tree(tmp_path):
@@ -67,7 +68,8 @@ def spawn_programs(tmp, overrides=""):
     config.write_text((ROOT / "conf/sce.conf").read_text() +
                       f"\ninstance = {instance}\nhistory_path = {tmp}/history/history.json\n"
                       f"state_dir = {tmp}/state\nseccomp_profile = {ROOT}/conf/seccomp.json\n"
-                      "workers = 4\nper_client_waiting = 0\nwarm_python = 1\nwarm_javascript = 1\n" + overrides)
+                      "workers = 4\nper_client_waiting = 0\n" + languages_conf(tmp, warm=1) +
+                      overrides)
     (tmp / "history").mkdir()
     env = dict(os.environ, SCE_CONFIG=str(config), SCE_SOCKET_GROUP="nogroup")
     subprocess.run([str(ROOT / "cgi-bin/run.fcgi"), "--prepare"], env=env, check=True)
@@ -244,8 +246,10 @@ def test_systemd_units(tmp_path):
     config = prefix / "etc/safe-code-executor/sce.conf"
     instance = "units" + secrets.token_hex(3)
     with open(config, "a") as f:
-        f.write(f"\ninstance = {instance}\nworkers = 3\nper_client_waiting = 0\nwarm_python = 1\nwarm_javascript = 1\n"
+        f.write(f"\ninstance = {instance}\nworkers = 3\nper_client_waiting = 0\n"
                 f"seccomp_profile = {ROOT}/conf/seccomp.json\n")
+    table = prefix / "etc/safe-code-executor/languages.conf"
+    table.write_text(re.sub(r"(?m)^warm = \d+$", "warm = 1", table.read_text()))
     sock_dir = tmp_path / "sock"
     sock_dir.mkdir()
     procs = {}

@@ -37,8 +37,9 @@ def test_readyz(stack, clean):
     stack.settle()
     r = requests.get(stack.url("/readyz"), timeout=30)
     assert r.status_code == 200
-    assert r.json() == {"ready": True, "docker": True, "images": True, "warm_python": 2,
-                        "warm_javascript": 2, "warm_pool_filled": True}
+    assert r.json() == {"ready": True, "docker": True, "images": True,
+                        "warm": {"python": 2, "javascript": 2, "ruby": 1, "c": 1},
+                        "warm_pool_filled": True}
 
 
 def test_metrics_match_the_runs_made(stack, clean):

@@ -7,7 +7,7 @@ import re
 import pytest
 import requests
 
-from conftest import assert_json_error, raw_http, start_stack, stop_stack
+from conftest import assert_json_error, languages_conf, raw_http, start_stack, stop_stack
 from test_operate import metrics
 
 # What can differ by web server (headers, limits, errors, origin checks, the seed's examples):
@@ -111,7 +111,7 @@ def cors(tmp_path_factory):
     s, proc = start_stack(tmp_path_factory.mktemp("cors"),
                           f"allowed_origins = {COURSE} http://localhost:8080\n"
                           "allowed_hosts = sce.example.org 127.0.0.1\n"
-                          "warm_python = 0\nwarm_javascript = 0\n")
+                          + languages_conf(tmp_path_factory.mktemp("cors-table"), warm=0))
     yield s
     stop_stack(s, proc)
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import STANDALONE, assert_json_error, start_stack, stop_stack
+from conftest import STANDALONE, assert_json_error, languages_conf, start_stack, stop_stack
 
 # What can differ by web server (headers, limits, errors, origin checks, the seed's examples):
 # run behind every server, not only the first (scripts/test.sh).
@@ -27,7 +27,9 @@ def guarded(tmp_path_factory):
     """A second stack: an API token, a JavaScript image that does not exist, and one run plus
     one waiting request per client address."""
     s, proc = start_stack(tmp_path_factory.mktemp("guarded"),
-                          f"api_token = {TOKEN}\njavascript_image = sce-missing:0\n"
+                          f"api_token = {TOKEN}\n" +
+                          languages_conf(tmp_path_factory.mktemp("guarded-table"),
+                                         images={"javascript": "sce-missing:0"}) +
                           "per_client_runs = 1\nper_client_waiting = 1\n")
     yield s
     stop_stack(s, proc)

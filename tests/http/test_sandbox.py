@@ -143,7 +143,7 @@ def test_docker_client_config_of_the_user_does_not_reach_containers(tmp_path):
     import json
     from pathlib import Path
     import requests
-    from conftest import start_stack, stop_stack
+    from conftest import languages_conf, start_stack, stop_stack
     canary = "http://canary-proxy.invalid:3128"
     config = Path.home() / ".docker" / "config.json"
     saved = config.read_bytes() if config.exists() else None
@@ -151,7 +151,7 @@ def test_docker_client_config_of_the_user_does_not_reach_containers(tmp_path):
     config.write_text(json.dumps({"proxies": {"default": {"httpProxy": canary,
                                                           "httpsProxy": canary}}}))
     try:
-        s, proc = start_stack(tmp_path, "warm_python = 0\nwarm_javascript = 0\n")
+        s, proc = start_stack(tmp_path, languages_conf(tmp_path, warm=0))
         try:
             r = requests.post(s.url("/run"), timeout=60, json={"language": "python", "code":
                               "import os\nprint(open('/proc/1/environ', 'rb').read())\n"

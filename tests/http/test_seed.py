@@ -1,4 +1,5 @@
 """Every example of the seed document, through HTTP against the real stack, with the seed's result."""
+import re
 import subprocess
 
 import pytest
@@ -14,11 +15,10 @@ RUN_KEYS = {"output", "error", "exit_code", "status", "duration_ms", "truncated"
             "memory_peak_bytes", "cpu_time_ms"}
 
 
-def image(key):
-    for line in (ROOT / "conf" / "sce.conf").read_text().splitlines():
-        if line.split("=")[0].strip() == key:
-            return line.split("=", 1)[1].split("#")[0].strip()
-    raise KeyError(key)
+def image(language):
+    """The image of a language, from the table."""
+    text = (ROOT / "conf" / "languages.conf").read_text()
+    return re.search(rf"(?ms)^\[{language}\].*?^image = (\S+)", text).group(1)
 
 
 def test_health(stack):
@@ -91,7 +91,7 @@ def test_reading_container_files_gives_the_containers_passwd(stack, clean):
     status, body = stack.run("python", 'print(open("/etc/passwd").read())')
     assert status == 200
     expected = subprocess.run([DOCKER, "run", "--rm", "--network", "none", "--pull", "never",
-                               image("python_image"), "cat", "/etc/passwd"],
+                               image("python"), "cat", "/etc/passwd"],
                               check=True, capture_output=True, text=True).stdout
     assert body["output"] == expected + "\n"
     assert body["output"] != open("/etc/passwd").read() + "\n"

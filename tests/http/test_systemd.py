@@ -5,6 +5,7 @@ the web server's user would send them (cgi-fcgi), with the sandbox containers ma
 dockerd through its socket."""
 import json
 import os
+import re
 import secrets
 import subprocess
 import tempfile
@@ -41,7 +42,7 @@ def build_image():
 class Box:
     """The container systemd runs in."""
 
-    def __init__(self, dest, name):
+    def __init__(self, dest, name, state):
         self.name = name
         gid = os.stat("/run/docker.sock").st_gid
         subprocess.run([
@@ -53,6 +54,8 @@ class Box:
             "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
             "-v", "/run/docker.sock:/run/docker.sock", "-v", f"{DOCKER}:/usr/bin/docker:ro",
             "-v", f"{dest}/usr/local:/usr/local:ro",
+            # the state, where the host's dockerd finds the containers' directories too
+            "-v", f"{state}:/var/lib/safe-code-executor",
             "-v", f"{dest}/etc/safe-code-executor:/etc/safe-code-executor",
             "-v", f"{dest}/etc/lighttpd/conf-available/50-safe-code-executor.conf:"
                   "/etc/lighttpd/conf-available/50-safe-code-executor.conf:ro",
@@ -95,9 +98,14 @@ def box(tmp_path):
     subprocess.run(["make", "-C", str(ROOT), "--no-print-directory", "install", f"DESTDIR={dest}"],
                    check=True, capture_output=True)
     instance = "systemd" + secrets.token_hex(3)
+    state = tmp_path / "state"
+    state.mkdir()
     with open(dest / "etc/safe-code-executor/sce.conf", "a") as f:
-        f.write(f"\ninstance = {instance}\nworkers = 3\nper_client_waiting = 0\nwarm_python = 1\nwarm_javascript = 1\n")
-    b = Box(dest, f"sce-systemd-test-{instance}")
+        f.write(f"\ninstance = {instance}\nworkers = 3\nper_client_waiting = 0\n"
+                f"engine_state_dir = {state}\n")
+    table = dest / "etc/safe-code-executor/languages.conf"
+    table.write_text(re.sub(r"(?m)^warm = \d+$", "warm = 1", table.read_text()))
+    b = Box(dest, f"sce-systemd-test-{instance}", state)
     b.instance = instance
     try:
         yield b
@@ -127,7 +135,7 @@ def test_units_under_systemd(box):
     # A load balancer's first readiness probe starts both services: the pool is filled before
     # /readyz answers, so it says ready without any run having been made.
     status, ready = box.fastcgi("history", "GET", "/readyz")
-    assert (status, ready["ready"], ready["warm_python"]) == (200, True, 1), ready
+    assert (status, ready["ready"], ready["warm"]["python"]) == (200, True, 1), ready
 
     # The answers.
     status, body = box.fastcgi("run", "POST", "/run", '{"language":"python","code":"print(2+2)"}')

@@ -13,7 +13,23 @@
 #include "config.h"
 
 static char dir[] = "/tmp/sce-test-config.XXXXXX";
-static char path[256];
+static char path[256], table[256];
+
+/* The table of languages beside the config (where config_load() looks when "languages" is not
+ * set). */
+#define TABLE "# two languages\n[python]\nlabel = Python 3.11\nimage = sce-python:3.11\n" \
+	      "packages = python3\nversion = python3 --version\nfile = main.py\n" \
+	      "run = python3 -I -u main.py\nwarm = 2\n\n[c]\nlabel = C\nimage = sce-gcc:12\n" \
+	      "file = main.c\ncompile = gcc -O2 -o /build/main main.c\nrun = /build/main\n" \
+	      "timeout_s = 5\nmemory_mb = 256\n"
+
+static void write_file(const char *name, const char *text)
+{
+	FILE *f = fopen(name, "w");
+
+	fputs(text, f);
+	fclose(f);
+}
 
 static int setup(void **state)
 {
@@ -21,6 +37,8 @@ static int setup(void **state)
 	if (!mkdtemp(dir))
 		return -1;
 	snprintf(path, sizeof(path), "%s/sce.conf", dir);
+	snprintf(table, sizeof(table), "%s/languages.conf", dir);
+	write_file(table, TABLE);
 	return 0;
 }
 
@@ -28,15 +46,13 @@ static int teardown(void **state)
 {
 	(void)state;
 	unlink(path);
+	unlink(table);
 	return rmdir(dir);
 }
 
 static int load(const char *text, struct config *cfg, char *err)
 {
-	FILE *f = fopen(path, "w");
-
-	fputs(text, f);
-	fclose(f);
+	write_file(path, text);
 	return config_load(cfg, path, err, 512);
 }
 
@@ -47,14 +63,28 @@ static void test_values(void **state)
 
 	(void)state;
 	assert_int_equal(load("# comment\n\n port = 8080 # trailing\ntimeout_s=3\n"
-			      "python_image = python:3.11-slim\nhistory_path = data/h.json\n"
-			      "cpus = 0.5\nmax_body=1000\nport = 8081\n", &cfg, err), 0);
+			      "history_path = data/h.json\n"
+			      "cpus = 0.5\nmax_body=500000\nport = 8081\n", &cfg, err), 0);
 	assert_int_equal(cfg.port, 8081); /* the last one counts */
 	assert_int_equal(cfg.timeout_s, 3);
-	assert_string_equal(cfg.python_image, "python:3.11-slim");
-	assert_string_equal(cfg.javascript_image, "sce-node:18");
 	assert_string_equal(cfg.cpus, "0.5");
-	assert_int_equal(cfg.max_body, 1000);
+	assert_int_equal(cfg.max_body, 500000);
+	/* the table, in its order, with the config's limits where an entry sets none */
+	assert_int_equal(cfg.langs.n, 2);
+	assert_string_equal(cfg.langs.list[0].name, "python");
+	assert_string_equal(cfg.langs.list[0].image, "sce-python:3.11");
+	assert_string_equal(cfg.langs.list[0].run, "python3 -I -u main.py");
+	assert_int_equal(cfg.langs.list[0].warm, 2);
+	assert_int_equal(cfg.langs.list[0].timeout_s, 3);
+	assert_int_equal(cfg.langs.list[0].memory_mb, 128);
+	assert_false(LANGUAGE_COMPILED(&cfg.langs.list[0]));
+	assert_string_equal(cfg.langs.list[1].name, "c");
+	assert_true(LANGUAGE_COMPILED(&cfg.langs.list[1]));
+	assert_int_equal(cfg.langs.list[1].timeout_s, 5);
+	assert_int_equal(cfg.langs.list[1].memory_mb, 256);
+	assert_int_equal(cfg.langs.list[1].compile_timeout_s, 10);
+	assert_int_equal(cfg.langs.list[1].build_mb, 64);
+	assert_int_equal(cfg.langs.list[1].warm, 0);
 	assert_int_equal(cfg.memory_mb, 128);
 	assert_int_equal(cfg.max_code_chars, 5000);
 	assert_int_equal(cfg.history_size, 10);
@@ -67,6 +97,9 @@ static void test_values(void **state)
 	assert_string_equal(cfg.history_path, expect);
 	assert_int_equal(load("history_path = /../../a/./b/..\n", &cfg, err), 0);
 	assert_string_equal(cfg.history_path, "/a");
+	/* the longest code and input, escaped, when max_body is not set */
+	assert_int_equal(load("max_stdin_bytes = 10\nmax_code_chars = 100\n", &cfg, err), 0);
+	assert_int_equal(cfg.max_body, 100 * 12 + 10 * 6 + 4096);
 }
 
 static void expect_error(const char *text, const char *message)
@@ -88,10 +121,21 @@ static void test_bad_lines(void **state)
 	expect_error("port = 80x\n", "1: port: not a whole number");
 	expect_error("port = -1\n", "1: port: not a whole number");
 	expect_error("timeout_s = \n", "1: timeout_s: empty value");
-	expect_error("python_image = --privileged\n",
-		     "1: python_image: may hold only letters, digits and ._:/@- and must not start with '-'");
-	expect_error("javascript_image = node 18\n",
-		     "1: javascript_image: may hold only letters, digits and ._:/@- and must not start with '-'");
+	expect_error("runtime = --privileged\n",
+		     "1: runtime: may hold only letters, digits and ._:/@- and must not start with '-'");
+	/* keys the table replaced name their replacement */
+	expect_error("port = 1\npython_image = python:3.11-slim\n",
+		     "2: python_image: no longer a key here: use \"image\" in the [python] entry of "
+		     "languages.conf");
+	expect_error("warm_javascript = 0\n",
+		     "1: warm_javascript: no longer a key here: use \"warm\" in the [javascript] entry "
+		     "of languages.conf");
+	expect_error("[python]\n", "1: sce.conf has no sections (the languages are in languages.conf)");
+	expect_error("max_body = 65536\n",
+		     "1: max_body 65536 is less than the 457312 bytes the longest code and input may "
+		     "take (leave it out to have that)");
+	expect_error("state_dir = /var/a,b\n",
+		     "1: state_dir: must not hold ',' or '\"' (it is mounted into the containers)");
 	expect_error("instance = a;b\n",
 		     "1: instance: may hold only letters, digits and _.- and must start with a letter or digit");
 	expect_error("instance = a:b\n",
@@ -122,17 +166,21 @@ static void test_contradictions(void **state)
 
 	(void)state;
 	expect_error("# x\ntimeout_s = 241\n",
-		     "2: timeout_s: at most 240 with start_timeout_s 30: a warm container is handed "
-		     "out until 3300 s old and ends at 3600 s");
-	expect_error("timeout_s = 200\nstart_timeout_s = 100\n",
-		     "2: timeout_s: at most 170 with start_timeout_s 100: a warm container is handed "
-		     "out until 3300 s old and ends at 3600 s");
+		     "2: [python]: timeout_s 241 with compile_timeout_s 0 and start_timeout_s 30: more "
+		     "than 270 s in all (a warm container is handed out until 3300 s old and ends at "
+		     "3600 s)");
+	/* the C entry has its own timeout_s (5), and a compile */
+	expect_error("start_timeout_s = 100\ncompile_timeout_s = 166\n",
+		     "2: [c]: timeout_s 5 with compile_timeout_s 166 and start_timeout_s 100: more "
+		     "than 270 s in all (a warm container is handed out until 3300 s old and ends at "
+		     "3600 s)");
 	expect_error("per_client_waiting = 30\n",
 		     "1: per_client_runs 2 + per_client_waiting 30 must stay below workers 32, or one "
 		     "address could hold every worker");
-	expect_error("output_limit = 8388608\n\nhistory_size = 2\n",
-		     "3: history_size 2 with output_limit 8388608 and max_code_chars 5000: entries "
-		     "could add up to more than the 64 MiB a history file may hold; lower one of them");
+	expect_error("output_limit = 4194304\n\nhistory_size = 2\n",
+		     "3: history_size 2 with output_limit 4194304, max_code_chars 5000 and "
+		     "history_stdin_bytes 4096: entries could add up to more than the 64 MiB a history "
+		     "file may hold; lower one of them");
 	assert_int_equal(load("timeout_s = 240\nhistory_size = 50\nbind = ::1\n"
 			      "allowed_hosts = [::1] sce.example.org\n"
 			      "allowed_origins = https://a.example http://b.example:8080\n", &cfg, err),
@@ -169,6 +217,59 @@ static void test_missing_file(void **state)
 	assert_string_equal(err, "/nonexistent/sce.conf: No such file or directory");
 }
 
+/* The table: a bad entry stops the program with the table's line. */
+static void expect_table_error(const char *text, const char *message)
+{
+	struct config cfg;
+	char err[512], want[512];
+
+	write_file(table, text);
+	assert_int_equal(load("port = 1\n", &cfg, err), -1);
+	snprintf(want, sizeof(want), "%s:%s", table, message);
+	assert_string_equal(err, want);
+	write_file(table, TABLE);
+}
+
+static void test_table(void **state)
+{
+	struct config cfg;
+	char err[512];
+
+	(void)state;
+	expect_table_error("label = x\n", "1: expected \"[name]\" before the first key");
+	expect_table_error("[Python]\n", "1: a language's name may hold only a-z, 0-9 and _+.- "
+					   "(starting with a letter or digit), at most 31 of them");
+	expect_table_error("[py thon]\n", "1: a language's name may hold only a-z, 0-9 and _+.- "
+					    "(starting with a letter or digit), at most 31 of them");
+	expect_table_error("[a]\nlabel = A\nimage = a\nfile = a\nrun = a\n[a]\n",
+			   "6: language \"a\" is already defined");
+	expect_table_error("[a]\nlabel = A\nimage = a\nrun = a\n", "1: [a] has no \"file\"");
+	expect_table_error("[a]\nlabel = A\n\nimage = --privileged\n",
+			   "4: image: may hold only letters, digits and ._:/@- and must not start with '-'");
+	expect_table_error("[a]\nfile = ../etc/passwd\n",
+			   "2: file: must be a file name: letters, digits and _.-, not starting with . or -");
+	expect_table_error("[a]\nfile = .bashrc\n",
+			   "2: file: must be a file name: letters, digits and _.-, not starting with . or -");
+	expect_table_error("[a]\nwarm = 65\n", "2: warm: out of range (0 to 64)");
+	expect_table_error("[a]\nmemory_mb = lots\n", "2: memory_mb: not a whole number");
+	expect_table_error("[a]\npackages = python3; rm -rf /\n", "2: packages: not a list of Debian package names");
+	expect_table_error("[a]\nrun = python3 \x01\n", "2: run: may hold only printable ASCII characters");
+	expect_table_error("[a]\nbogus = 1\n", "2: unknown key \"bogus\"");
+	write_file(table, "# nothing\n");
+	assert_int_equal(load("port = 1\n", &cfg, err), -1);
+	assert_non_null(strstr(err, "languages.conf: no languages: add an entry such as [python]"));
+	write_file(table, TABLE);
+	/* one entry more is one language more, nothing else */
+	write_file(table, TABLE "[python-fast]\nlabel = Python (2 s)\nimage = sce-python:3.11\n"
+			  "file = main.py\nrun = python3 -I -u main.py\ntimeout_s = 2\n");
+	assert_int_equal(load("port = 1\n", &cfg, err), 0);
+	assert_int_equal(cfg.langs.n, 3);
+	assert_ptr_equal(languages_find(&cfg.langs, "python-fast", 11), &cfg.langs.list[2]);
+	assert_null(languages_find(&cfg.langs, "python-fas", 10));
+	assert_int_equal(cfg.langs.list[2].timeout_s, 2);
+	write_file(table, TABLE);
+}
+
 static void test_relative_docker_refused(void **state)
 {
 	struct config cfg;
@@ -189,6 +290,7 @@ int main(void)
 		cmocka_unit_test(test_relative_config_path),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_relative_docker_refused),
+		cmocka_unit_test(test_table),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "pool.h"
+#include "records.h"
 #include "tmpdir.h"
 
 #define CLAIMERS 24
@@ -34,12 +35,9 @@ static int setup(void **state)
 	config_defaults(&cfg);
 	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", dir);
 	snprintf(cfg.instance, sizeof(cfg.instance), "unit");
-	snprintf(path, sizeof(path), "%s/pool", dir);
-	mkdir(path, 0700);
-	snprintf(path, sizeof(path), "%s/pool/python", dir);
-	mkdir(path, 0700);
-	snprintf(path, sizeof(path), "%s/owned", dir);
-	mkdir(path, 0700);
+	cfg.langs.n = 2;
+	strcpy(cfg.langs.list[0].name, "python");
+	strcpy(cfg.langs.list[1].name, "ruby");
 	snprintf(path, sizeof(path), "%s/tmp", dir);
 	return mkdir(path, 0700);
 }
@@ -89,7 +87,7 @@ static void race(int counts[IDLE])
 			close(go[1]);
 			if (read(go[0], &c, 1) != 0) /* EOF: all start together */
 				_exit(2);
-			if (pool_claim(&cfg, LANG_PYTHON, &ct) == 0)
+			if (pool_claim(&cfg, &cfg.langs.list[0], &ct) == 0)
 				got = (char)(ct.name[strlen(ct.name) - 1] - '0');
 			if (write(results[1], &got, 1) != 1)
 				_exit(2);
@@ -137,7 +135,7 @@ static void test_each_container_claimed_once(void **state)
 		race(counts);
 		for (i = 0; i < IDLE; i++)
 			assert_int_equal(counts[i], 1); /* CLAIMERS > IDLE: every one taken, once */
-		assert_int_equal(pool_size(&cfg, LANG_PYTHON), 0);
+		assert_int_equal(pool_size(&cfg, &cfg.langs.list[0]), 0);
 	}
 }
 
@@ -157,7 +155,7 @@ static void test_no_lock_no_claim(void **state)
 		race(counts);
 		for (i = 0; i < IDLE; i++)
 			assert_int_equal(counts[i], 0);
-		assert_int_equal(pool_size(&cfg, LANG_PYTHON), IDLE);
+		assert_int_equal(pool_size(&cfg, &cfg.langs.list[0]), IDLE);
 	}
 	assert_int_equal(rmdir(lock), 0);
 	for (i = 0; i < IDLE; i++) {
@@ -180,17 +178,39 @@ static void test_foreign_records_are_not_used(void **state)
 	add_idle("nginx");
 	snprintf(path, sizeof(path), "%s/pool/python/sce-unit-1-0000000000000005", dir);
 	write_file(path, "1 ../../../../etc\n");
-	assert_int_equal(pool_claim(&cfg, LANG_PYTHON, &ct), 1);
+	assert_int_equal(pool_claim(&cfg, &cfg.langs.list[0], &ct), 1);
 	snprintf(text, sizeof(text), "%d %064x\n", 1, 9);
 	write_file(path, text);
 	assert_int_equal(chmod(path, 0600), 0);
-	assert_int_equal(pool_claim(&cfg, LANG_PYTHON, &ct), 0);
+	assert_int_equal(pool_claim(&cfg, &cfg.langs.list[0], &ct), 0);
 	assert_string_equal(ct.name, "sce-unit-1-0000000000000005");
+}
+
+/* The state directories: made at start, a pool for each language of the table; refused when
+ * another user could write to one. */
+static void test_state_directories(void **state)
+{
+	char path[PATH_MAX], err[512];
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(records_check_state(&cfg, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/pool/ruby", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 077, 0);
+	snprintf(path, sizeof(path), "%s/code", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(chmod(path, 0777), 0);
+	assert_int_equal(records_check_state(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no one else may write there"));
+	assert_int_equal(chmod(path, 0700), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_state_directories),
 	    cmocka_unit_test(test_each_container_claimed_once),
 	    cmocka_unit_test(test_no_lock_no_claim),
 	    cmocka_unit_test(test_foreign_records_are_not_used),

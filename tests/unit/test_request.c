@@ -11,6 +11,19 @@
 
 #include "request.h"
 
+/* Two languages, and the default limits. */
+static struct config cfg;
+
+static int setup(void **state)
+{
+	(void)state;
+	config_defaults(&cfg);
+	cfg.langs.n = 2;
+	strcpy(cfg.langs.list[0].name, "python");
+	strcpy(cfg.langs.list[1].name, "javascript");
+	return 0;
+}
+
 static struct request make(const char *method, const char *path, const char *type, const char *body)
 {
 	struct request r = REQUEST_INIT;
@@ -32,7 +45,7 @@ static int parse(const char *type, const char *body, struct run_request *rr, cha
 	struct request r = make("POST", "/run", type, body);
 	int status;
 
-	status = request_parse_run(&r, 5000, rr, err, 256);
+	status = request_parse_run(&r, &cfg, rr, err, 256);
 	free(r.body);
 	return status;
 }
@@ -117,13 +130,13 @@ static void test_json_ok(void **state)
 
 	(void)state;
 	assert_int_equal(parse(JSON, "{\"language\":\"python\",\"code\":\"print(2+2)\"}", &rr, err), 0);
-	assert_int_equal(rr.language, LANG_PYTHON);
+	assert_string_equal(rr.lang->name, "python");
 	assert_string_equal(rr.code, "print(2+2)");
 	run_request_release(&rr);
 	assert_int_equal(parse("Application/JSON ; charset=\"utf-8\"",
 			       " {\"code\":\"console.log(\\\"\\u00e9\\\")\" , \"language\":\"javascript\"} ",
 			       &rr, err), 0);
-	assert_int_equal(rr.language, LANG_JAVASCRIPT);
+	assert_string_equal(rr.lang->name, "javascript");
 	assert_string_equal(rr.code, "console.log(\"\xc3\xa9\")");
 	run_request_release(&rr);
 }
@@ -144,6 +157,11 @@ static void test_json_errors(void **state)
 	expect(JSON, "{\"language\":\"python\",\"code\":[\"x\"]}", 400, "field \"code\" must be a string");
 	expect(JSON, "{\"language\":\"c\",\"code\":\"x\"}", 400,
 	       "unsupported language: use \"python\" or \"javascript\"");
+	cfg.langs.n = 3;
+	strcpy(cfg.langs.list[2].name, "c");
+	expect(JSON, "{\"language\":\"ruby\",\"code\":\"x\"}", 400,
+	       "unsupported language: use \"python\", \"javascript\" or \"c\"");
+	cfg.langs.n = 2;
 	expect(JSON, "{\"language\":\"python \",\"code\":\"x\"}", 400,
 	       "unsupported language: use \"python\" or \"javascript\"");
 	expect(JSON, "{\"language\":\"python\",\"code\":\"\"}", 400, "code must not be empty");
@@ -265,7 +283,7 @@ static void test_form(void **state)
 	assert_int_equal(parse(FORM "; charset=UTF-8",
 			       "code=a+%3D+1%0D%0Aprint%28a%29&submit=Run&language=javascript", &rr,
 			       err), 0);
-	assert_int_equal(rr.language, LANG_JAVASCRIPT);
+	assert_string_equal(rr.lang->name, "javascript");
 	assert_string_equal(rr.code, "a = 1\nprint(a)");
 	run_request_release(&rr);
 	expect(FORM, "", 400, "missing field \"language\"");
@@ -279,6 +297,64 @@ static void test_form(void **state)
 	expect(FORM, "language=pyth%00on&code=1", 400, "language must not contain NUL characters");
 }
 
+/* The program's input: any character, NUL included, decoded here (not by cJSON). */
+static void test_stdin(void **state)
+{
+	struct run_request rr = RUN_REQUEST_INIT;
+	char err[256], *body, *p;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(parse(JSON, "{\"language\":\"python\",\"code\":\"x\"}", &rr, err), 0);
+	assert_string_equal(rr.input, "");
+	assert_int_equal(rr.input_len, 0);
+	run_request_release(&rr);
+	assert_int_equal(parse(JSON, "{\"stdin\":\"a\\u0000b\\n\\ud83d\\ude00\\\"\",\"language\":\"python\","
+				     "\"code\":\"x\"}", &rr, err), 0);
+	assert_int_equal(rr.input_len, 9);
+	assert_memory_equal(rr.input, "a\0b\n\xf0\x9f\x98\x80\"", 9);
+	run_request_release(&rr);
+	/* an escaped name is the same name; a backslash before "u0000" is text */
+	assert_int_equal(parse(JSON, "{\"language\":\"python\",\"code\":\"x\",\"std\\u0069n\" : "
+				     "\"\\\\u0000\"}", &rr, err), 0);
+	assert_int_equal(rr.input_len, 6);
+	assert_string_equal(rr.input, "\\u0000");
+	run_request_release(&rr);
+	expect(JSON, "{\"language\":\"python\",\"code\":\"x\",\"stdin\":1}", 400,
+	       "field \"stdin\" must be a string");
+	expect(JSON, "{\"language\":\"python\",\"code\":\"x\",\"stdin\":\"a\",\"stdin\":\"b\"}", 400,
+	       "duplicate field \"stdin\"");
+	expect(JSON, "{\"language\":\"python\",\"code\":\"x\\u0000\",\"stdin\":\"\\u0000\"}", 400,
+	       "NUL characters (\\u0000) are not allowed");
+	expect(JSON, "{\"language\":\"python\",\"code\":\"x\",\"a\":{\"stdin\":\"\\u0000\"}}", 400,
+	       "NUL characters (\\u0000) are not allowed");
+	expect(JSON, "{\"language\":\"python\",\"code\":\"x\",\"a\\u0000\":\"\"}", 400,
+	       "NUL characters (\\u0000) are not allowed");
+	expect(JSON, "{\"language\":\"python\",\"code\":\"x\",\"stdin\":\"\\udc00\"}", 400, NULL);
+	/* at most max_stdin_bytes, however it is escaped */
+	body = malloc(65537 * 6 + 100);
+	assert_non_null(body);
+	p = body + sprintf(body, "{\"language\":\"python\",\"code\":\"x\",\"stdin\":\"");
+	for (i = 0; i < 65536; i++)
+		p += sprintf(p, "\\u0000");
+	strcpy(p, "\"}");
+	assert_true(strlen(body) < config_body_needed(&cfg));
+	assert_int_equal(parse(JSON, body, &rr, err), 0);
+	assert_int_equal(rr.input_len, 65536);
+	assert_int_equal(rr.input[65535], 0);
+	run_request_release(&rr);
+	strcpy(p, "x\"}");
+	expect(JSON, body, 400, "Input too long. Maximum allowed size is 65536 bytes.");
+	free(body);
+	/* a form: %00 is a NUL, CRLF becomes LF */
+	assert_int_equal(parse(FORM, "language=python&code=x&stdin=a%00b%0D%0Ac", &rr, err), 0);
+	assert_int_equal(rr.input_len, 5);
+	assert_memory_equal(rr.input, "a\0b\nc", 5);
+	run_request_release(&rr);
+	expect(FORM, "language=python&code=x&stdin=%ff", 400, "stdin is not valid UTF-8");
+	expect(FORM, "language=python&code=x&stdin=1&stdin=2", 400, "duplicate field \"stdin\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +366,7 @@ int main(void)
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_length_counts_characters),
 		cmocka_unit_test(test_form),
+		cmocka_unit_test(test_stdin),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup, NULL);
 }

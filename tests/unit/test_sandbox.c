@@ -17,14 +17,46 @@
 #include "config.h"
 #include "container.h"
 #include "pool.h"
+#include "records.h"
 #include "sandbox.h"
 #include "spawn.h"
+#include "sweep.h"
 #include "tmpdir.h"
 
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static char dir[64];
 static struct config cfg;
+
+/* Python and JavaScript as the table has them, and a compiled language. */
+static void add_languages(struct config *c)
+{
+	static const struct language langs[] = {
+		{ .name = "python", .label = "Python", .image = "sce-python:3.11", .file = "main.py",
+		  .run = "python3 -I -u main.py" },
+		{ .name = "javascript", .label = "JavaScript", .image = "sce-node:18", .file = "main.js",
+		  .run = "node --snapshot-blob /usr/lib/sce/node-main.blob main.js" },
+		{ .name = "c", .label = "C", .image = "sce-gcc:12", .file = "main.c",
+		  .compile = "gcc -O2 -o /build/main main.c", .run = "/build/main", .build_mb = 64,
+		  .timeout_s = 3, .memory_mb = 256 },
+	};
+	int i;
+
+	c->langs.n = 3;
+	for (i = 0; i < 3; i++) {
+		c->langs.list[i] = langs[i];
+		if (!c->langs.list[i].timeout_s)
+			c->langs.list[i].timeout_s = c->timeout_s;
+		if (!c->langs.list[i].memory_mb)
+			c->langs.list[i].memory_mb = c->memory_mb;
+		c->langs.list[i].pids_limit = c->pids_limit;
+		c->langs.list[i].compile_timeout_s = c->compile_timeout_s;
+	}
+}
+
+#define PY (&cfg.langs.list[0])
+#define JS (&cfg.langs.list[1])
+#define C (&cfg.langs.list[2])
 
 static int has_pair(char **argv, const char *flag, const char *value)
 {
@@ -59,8 +91,11 @@ static void test_create_argv(void **state)
 	int n;
 
 	(void)state;
+	char mount[512];
+
 	config_defaults(&defaults);
-	container_init(&ct, &defaults, LANG_PYTHON);
+	add_languages(&defaults);
+	container_init(&ct, &defaults, &defaults.langs.list[0]);
 	assert_int_equal(strncmp(ct.name, "sce-default-", 12), 0);
 	container_create_argv(&a, &defaults, &ct);
 	assert_string_equal(a.argv[0], "/usr/bin/docker");
@@ -88,19 +123,33 @@ static void test_create_argv(void **state)
 	assert_true(has_pair(a.argv, "--ulimit", "core=0"));
 	assert_false(has(a.argv, "--privileged"));
 	assert_false(has(a.argv, "--volume") || has(a.argv, "-v") || has(a.argv, "--tmpfs"));
-	for (n = 0; a.argv[n]; n++) /* the one mount: an empty read-only tmpfs */
-		if (!strcmp(a.argv[n], "--mount"))
+	/* the two mounts: an empty read-only tmpfs, the container's directory read-only */
+	snprintf(mount, sizeof(mount), "type=bind,source=/var/lib/safe-code-executor/code/%s,"
+				       "target=/code,readonly", ct.name);
+	for (n = 0; a.argv[n]; n++)
+		if (!strcmp(a.argv[n], "--mount") && strcmp(a.argv[n + 1], mount))
 			assert_string_equal(a.argv[n + 1],
 					    "type=tmpfs,destination=/dev/mqueue,readonly,tmpfs-size=4096");
+	assert_true(has_pair(a.argv, "--mount", mount));
+	assert_true(has_pair(a.argv, "--workdir", "/code"));
+	assert_true(has_pair(a.argv, "--label", "org.safe-code-executor.language=python"));
 	assert_false(has(a.argv, "--env") || has(a.argv, "-e"));
 	assert_true(has(a.argv, "sce-python:3.11"));
 	assert_false(has(a.argv, "sce-node:18"));
 	n = argc_of(a.argv);
 	assert_string_equal(a.argv[n - 1], "exec sleep 3600");
-	ct.lang = LANG_JAVASCRIPT;
+	ct.lang = &defaults.langs.list[1];
 	container_create_argv(&a, &defaults, &ct);
 	assert_true(has(a.argv, "sce-node:18"));
 	assert_false(has(a.argv, "sce-python:3.11"));
+	/* a compiled language: its own limits, and a writable /build for the compiler only there */
+	ct.lang = &defaults.langs.list[2];
+	container_create_argv(&a, &defaults, &ct);
+	assert_true(has(a.argv, "sce-gcc:12"));
+	assert_true(has_pair(a.argv, "--memory", "256m"));
+	assert_true(has_pair(a.argv, "--memory-swap", "256m"));
+	assert_true(has_pair(a.argv, "--tmpfs",
+			     "/build:rw,exec,nosuid,nodev,size=64m,uid=65534,gid=65534,mode=0700"));
 }
 
 static void test_exec_argv(void **state)
@@ -112,26 +161,31 @@ static void test_exec_argv(void **state)
 
 	(void)state;
 	config_defaults(&defaults);
-	container_init(&ct, &defaults, LANG_PYTHON);
-	container_exec_argv(&a, &defaults, &ct, "print(1)", 8);
+	add_languages(&defaults);
+	container_init(&ct, &defaults, &defaults.langs.list[0]);
+	container_exec_argv(&a, &defaults, &ct);
 	n = argc_of(a.argv);
 	assert_string_equal(a.argv[1], "exec");
 	assert_string_equal(a.argv[2], "--interactive");
 	assert_string_equal(a.argv[3], ct.name);
 	assert_string_equal(a.argv[n - 5], "40"); /* the backstop: timeout + 30 s */
-	assert_string_equal(a.argv[n - 4], "python3");
-	assert_string_equal(a.argv[n - 1], "-");
-	ct.lang = LANG_JAVASCRIPT;
-	container_exec_argv(&a, &defaults, &ct, "import('os')", 12);
+	assert_string_equal(a.argv[n - 4], "python3"); /* the table's command, word by word */
+	assert_string_equal(a.argv[n - 3], "-I");
+	assert_string_equal(a.argv[n - 1], "main.py");
+	ct.lang = &defaults.langs.list[1];
+	container_exec_argv(&a, &defaults, &ct);
 	n = argc_of(a.argv);
-	assert_string_equal(a.argv[n - 2], "node"); /* import() needs plain node - */
-	assert_string_equal(a.argv[n - 1], "-");
-	container_exec_argv(&a, &defaults, &ct, "console.log(1)", 14);
+	assert_string_equal(a.argv[n - 4], "node");
+	assert_string_equal(a.argv[n - 1], "main.js");
+	/* compiled: the compile command and its seconds before the backstop (the language's 3 s + 30) */
+	ct.lang = &defaults.langs.list[2];
+	container_exec_argv(&a, &defaults, &ct);
 	n = argc_of(a.argv);
-	assert_string_equal(a.argv[n - 3], "sh");
-	assert_string_equal(a.argv[n - 2], "-c");
-	assert_non_null(strstr(a.argv[n - 1], "exec node --snapshot-blob /usr/lib/sce/node-stdin.blob;"));
-	assert_non_null(strstr(a.argv[n - 1], "; exec node -"));
+	assert_string_equal(a.argv[n - 4], "gcc -O2 -o /build/main main.c");
+	assert_string_equal(a.argv[n - 3], "10");
+	assert_string_equal(a.argv[n - 2], "33");
+	assert_string_equal(a.argv[n - 1], "/build/main");
+	assert_non_null(strstr(a.argv[n - 6], "timeout -s KILL $t $c </dev/null"));
 }
 
 /* The fake docker: "run" prints an id (or fails as $dir/create says), "exec" behaves as
@@ -151,7 +205,14 @@ static const char fake[] =
 	"esac\n"
 	"case $(cat \"$d/mode\") in\n"
 	"hang) exec sleep 60 ;;\n"
-	"ok) cat >\"$d/stdin\"; printf '\\036' >&2; printf '\\036hello\\n'; exit 0 ;;\n"
+	"ok) cat >\"$d/stdin\"; cat \"$d/state/code/$3/main.py\" >\"$d/program\"; "
+	"ls -ld \"$d/state/code/$3\" \"$d/state/code/$3/main.py\" >\"$d/modes\"; "
+	"printf '\\036' >&2; printf '\\036hello\\n'; exit 0 ;;\n"
+	/* a compiled language: the compiler's messages and time, then the run */
+	"compiled) cat >\"$d/stdin\"; printf '\\035warning: x\\n\\03442\\034' >&2; printf '\\036' >&2; "
+	"printf '\\036ran\\n'; echo err >&2; exit 0 ;;\n"
+	"compilefail) cat >/dev/null; printf '\\035main.c:1: error: y\\n\\0347\\034' >&2; exit 1 ;;\n"
+	"compilekill) cat >/dev/null; printf '\\035\\0349999\\034' >&2; exit 137 ;;\n"
 	"noise) cat >/dev/null; echo 'WARNING: something. Really.' >&2; sleep 0.2; printf '\\036'; printf '\\036' >&2; sleep 0.2; echo out; echo err >&2; exit 3 ;;\n"
 	/* the program's stderr read before the start mark on stdout (a late poll) */
 	"early) cat >/dev/null; printf '\\036early\\n' >&2; sleep 0.3; printf '\\036out\\n'; exit 1 ;;\n"
@@ -234,9 +295,9 @@ static int setup(void **state)
 	snprintf(cfg.cgroup_root, sizeof(cfg.cgroup_root), "%s/cgroup", dir);
 	cfg.timeout_s = 1;
 	cfg.start_timeout_s = 1;
-	cfg.warm_python = 0;
-	cfg.warm_javascript = 0;
-	return 0;
+	add_languages(&cfg);
+	C->timeout_s = 1;
+	return records_check_state(&cfg, dir, sizeof(dir)) ? -1 : 0;
 }
 
 static int teardown(void **state)
@@ -245,22 +306,50 @@ static int teardown(void **state)
 	return tmpdir_remove(dir);
 }
 
-/* Runs print(1) in mode; afterwards the container is handed back as the handler does. */
-static int run(const char *mode, struct run_result *res, char *err)
+/* Runs a program of lang in mode, with "in\0put" as its input; afterwards the container is
+ * handed back as the handler does. */
+static int run_in(const struct language *lang, const char *mode, struct run_result *res, char *err)
 {
+	struct run_spec spec = { lang, "print(1)", 8, "in\0put", 6, NULL };
 	int r;
 
 	put("mode", mode);
-	r = sandbox_run(&cfg, LANG_PYTHON, "print(1)", 8, NULL, res, err, 256);
+	r = sandbox_run(&cfg, &spec, res, err, 256);
 	if (res->has_container)
 		pool_done(&cfg, &res->ct);
 	return r;
 }
 
-static void test_ok_code_on_stdin_and_cleanup(void **state)
+static int run(const char *mode, struct run_result *res, char *err)
+{
+	return run_in(PY, mode, res, err);
+}
+
+/* Entries of the containers' directory (code/): none once every container is removed. */
+static int container_dirs(void)
+{
+	char path[256];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/state/code", dir);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* The program is a file in the container's directory, its input on stdin; both gone after. */
+static void test_ok_program_file_input_and_cleanup(void **state)
 {
 	struct run_result res = RUN_RESULT_INIT;
-	char err[256];
+	char err[256], path[256];
+	FILE *f;
+	char in[16];
 
 	(void)state;
 	drop("rm.log");
@@ -269,12 +358,64 @@ static void test_ok_code_on_stdin_and_cleanup(void **state)
 	assert_string_equal(res.error, "");
 	assert_int_equal(res.exit_code, 0);
 	assert_int_equal(res.status, RUN_OK);
+	assert_string_equal(res.compile_output, "");
+	assert_int_equal(res.compile_ms, -1);
 	assert_false(res.warm);
 	assert_int_equal(res.used.memory_peak, -1); /* no cgroup files: unknown */
-	assert_string_equal(slurp("stdin"), "print(1)");
+	snprintf(path, sizeof(path), "%s/stdin", dir);
+	f = fopen(path, "r");
+	assert_int_equal(fread(in, 1, sizeof(in), f), 6);
+	fclose(f);
+	assert_memory_equal(in, "in\0put", 6);
+	assert_string_equal(slurp("program"), "print(1)");
+	/* readable by the sandbox's user, writable by nobody else */
+	assert_non_null(strstr(slurp("modes"), "drwxr-xr-x"));
+	assert_non_null(strstr(slurp("modes"), "-rw-r--r--"));
 	assert_non_null(strstr(slurp("rm.log"), "rm --force --volumes sce-default-"));
 	assert_int_equal(owned_records(), 0);
+	assert_int_equal(container_dirs(), 0);
 	run_result_release(&res);
+}
+
+/* A compiled language: the compiler's messages and time apart from the program's output; a
+ * failed compile answers with the compiler's exit code, nothing run. */
+static void test_compile(void **state)
+{
+	struct run_result res = RUN_RESULT_INIT;
+	char err[256], path[512];
+
+	(void)state;
+	assert_int_equal(run_in(C, "compiled", &res, err), 0);
+	assert_int_equal(res.status, RUN_OK);
+	assert_string_equal(res.compile_output, "warning: x\n");
+	assert_int_equal(res.compile_ms, 42);
+	assert_string_equal(res.output, "ran\n");
+	assert_string_equal(res.error, "err\n");
+	run_result_release(&res);
+	assert_int_equal(run_in(C, "compilefail", &res, err), 0);
+	assert_int_equal(res.status, RUN_COMPILE_ERROR);
+	assert_int_equal(res.exit_code, 1);
+	assert_int_equal(res.compile_ms, 7);
+	assert_string_equal(res.compile_output, "main.c:1: error: y\n");
+	assert_string_equal(res.output, "");
+	assert_string_equal(res.error, "");
+	assert_int_equal(res.duration_ms, 0);
+	run_result_release(&res);
+	/* killed: by the compile's time limit, or the OOM killer when the cgroup counted one */
+	assert_int_equal(run_in(C, "compilekill", &res, err), 0);
+	assert_int_equal(res.status, RUN_COMPILE_ERROR);
+	assert_int_equal(res.exit_code, 137);
+	assert_string_equal(res.compile_output, "Compilation timed out after 10 seconds.");
+	run_result_release(&res);
+	snprintf(path, sizeof(path), "mkdir -p %s/cgroup/memory/docker/" ID, dir);
+	assert_int_equal(system(path), 0);
+	put("cgroup/memory/docker/" ID "/memory.oom_control", "oom_kill 1\n");
+	assert_int_equal(run_in(C, "compilekill", &res, err), 0);
+	assert_string_equal(res.compile_output, "Compilation ran out of memory (256 MB).");
+	run_result_release(&res);
+	snprintf(path, sizeof(path), "rm -r %s/cgroup", dir);
+	assert_int_equal(system(path), 0);
+	assert_int_equal(container_dirs(), 0);
 }
 
 static void test_docker_noise_before_the_start_is_not_the_programs(void **state)
@@ -434,36 +575,37 @@ static void test_pool(void **state)
 	char err[256], ps[512];
 
 	(void)state;
-	cfg.warm_python = 2;
+	assert_int_equal(container_dirs(), 0);
+	PY->warm = 2;
 	drop("run.log");
 	pool_refill(&cfg, NULL, NULL);
-	assert_int_equal(pool_size(&cfg, LANG_PYTHON), 2);
-	assert_int_equal(pool_size(&cfg, LANG_JAVASCRIPT), 0);
+	assert_int_equal(pool_size(&cfg, PY), 2);
+	assert_int_equal(pool_size(&cfg, JS), 0);
+	assert_int_equal(container_dirs(), 2);
 	assert_int_equal(run("ok", &res, err), 0);
 	assert_true(res.warm);
-	assert_int_equal(pool_size(&cfg, LANG_PYTHON), 1);
+	assert_int_equal(pool_size(&cfg, PY), 1);
 	assert_int_equal(owned_records(), 0);
 	run_result_release(&res);
 	pool_refill(&cfg, NULL, NULL);
-	assert_int_equal(pool_size(&cfg, LANG_PYTHON), 2);
+	assert_int_equal(pool_size(&cfg, PY), 2);
 	/* A warm container that is no longer running: the run gets a new one. */
 	put("mode", "gone");
 	drop("run.log");
-	assert_int_equal(sandbox_run(&cfg, LANG_PYTHON, "print(1)", 8, NULL, &res, err, sizeof(err)), -1);
-	if (res.has_container)
-		pool_done(&cfg, &res.ct);
+	assert_int_equal(run("gone", &res, err), -1);
 	/* the dead one from the pool, then a new one made for the run: the other idle one stays */
-	assert_int_equal(pool_size(&cfg, LANG_PYTHON), 1);
+	assert_int_equal(pool_size(&cfg, PY), 1);
 	assert_int_equal(owned_records(), 0);
 	/* The sweep: a container without a record goes; an idle running one stays. */
 	pool_refill(&cfg, NULL, NULL);
 	drop("rm.log");
 	snprintf(ps, sizeof(ps), "sce-default-1-stray running\n");
 	put("ps", ps);
-	pool_sweep(&cfg, SWEEP_EVERYTHING); /* also the idle ones */
+	sweep(&cfg, SWEEP_EVERYTHING); /* also the idle ones */
 	assert_non_null(strstr(slurp("rm.log"), "sce-default-1-stray"));
-	assert_int_equal(pool_size(&cfg, LANG_PYTHON), 0);
-	cfg.warm_python = 0;
+	assert_int_equal(pool_size(&cfg, PY), 0);
+	assert_int_equal(container_dirs(), 0);
+	PY->warm = 0;
 }
 
 int main(void)
@@ -471,7 +613,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_argv),
 		cmocka_unit_test(test_exec_argv),
-		cmocka_unit_test(test_ok_code_on_stdin_and_cleanup),
+		cmocka_unit_test(test_ok_program_file_input_and_cleanup),
+		cmocka_unit_test(test_compile),
 		cmocka_unit_test(test_docker_noise_before_the_start_is_not_the_programs),
 		cmocka_unit_test(test_early_stderr_is_the_programs),
 		cmocka_unit_test(test_docker_failure_on_stdout_is_not_a_run),
