@@ -3,8 +3,10 @@
 in one run on this machine. A benchmark, not a test: it prints figures, it asserts nothing.
 
 It starts two stacks of its own (scripts/serve.sh on free loopback ports, private state): one
-with the warm pool, one with it switched off (warm_* = 0), otherwise the same config. Prints:
-  - latency p50/p95 of print(2+2) / console.log(2+2): bare docker run, POST /run cold, warm;
+with the warm pool, one with it switched off (every entry's warm = 0), otherwise the same config.
+Prints:
+  - latency p50/p95 of a program printing 2+2 in every language of the table (conf/languages.conf):
+    bare docker run, POST /run cold, warm;
   - throughput (runs completed per second, errors counted) at 1, 4 and 8 concurrent clients,
     and beside it how many containers dockerd makes and removes per second with nothing run;
   - GET /history requests/s beside lighttpd serving a static file of the same size (wrk);
@@ -38,13 +40,39 @@ FLAGS = ["--network", "none", "--read-only", "--ipc", "none", "--memory", "128m"
          "--security-opt", f"seccomp={ROOT}/conf/seccomp.json", "--user", "65534:65534", "--init",
          "--ulimit", "nofile=256:256", "--ulimit", "fsize=1048576:1048576", "--ulimit", "core=0",
          "--log-driver", "none", "--pull", "never", "-i"]
-CASES = {
-    "python": ("sce-python:3.11", ["python3", "-I", "-u", "-"], "print(2+2)"),
-    # the service's own command: node from the image's startup snapshot (container.c)
-    "javascript": ("sce-node:18", ["sh", "-c", "unset PWD; [ -r /usr/lib/sce/node-stdin.blob ] && exec node "
-                                   "--snapshot-blob /usr/lib/sce/node-stdin.blob; exec node -"],
-                   "console.log(2+2)"),
+TABLE = (ROOT / "conf/languages.conf").read_text()
+# A program printing 4, by language (a language of the table not here is left out).
+PROGRAMS = {
+    "python": "print(2+2)",
+    "javascript": "console.log(2+2)",
+    "ruby": "puts 2+2",
+    "c": '#include <stdio.h>\nint main(void) { printf("%d\\n", 2 + 2); return 0; }\n',
 }
+
+
+def entries():
+    """{name: {key: value}} of the table, in its order."""
+    out = {}
+    for name, body in re.findall(r"(?ms)^\[([^\]]+)\]\n(.*?)(?=^\[|\Z)", TABLE):
+        out[name] = dict(re.findall(r"(?m)^(\w+) = (.*)$", body))
+    return out
+
+
+def case(name, e):
+    """(image, the command a bare docker run runs, its extra flags, the program) of an entry:
+    the service's own run command (and compile, in the same container) on the program's file
+    mounted read-only at /code, as the service does."""
+    flags = ["--workdir", "/code"]
+    if "compile" in e:
+        flags += ["--tmpfs", f"/build:rw,exec,nosuid,nodev,size={e.get('build_mb', 64)}m,"
+                             "uid=65534,gid=65534,mode=0700"]
+        cmd = ["sh", "-c", f"{e['compile']} </dev/null && exec {e['run']}"]
+    else:
+        cmd = e["run"].split()
+    return e["image"], cmd, flags, e["file"], PROGRAMS[name]
+
+
+CASES = {name: case(name, e) for name, e in entries().items() if name in PROGRAMS}
 
 
 def pct(values, p):
@@ -54,12 +82,21 @@ def pct(values, p):
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-def bare(image, cmd, code):
+def bare(workdir, image, cmd, flags, file, code):
+    """A bare `docker run --rm` of the entry's command, the program in a directory of its own
+    mounted read-only at /code (made before the clock starts, as the service makes it ahead)."""
+    d = Path(tempfile.mkdtemp(dir=workdir))
+    d.chmod(0o755)
+    (d / file).write_text(code)
+    (d / file).chmod(0o644)
     start = time.monotonic()
-    out = subprocess.run([DOCKER, "run", "--rm", *FLAGS, image, *cmd], input=code.encode(),
-                         capture_output=True, check=True).stdout
+    out = subprocess.run([DOCKER, "run", "--rm", *FLAGS, *flags, "--mount",
+                          f"type=bind,source={d},target=/code,readonly", image, *cmd],
+                         stdin=subprocess.DEVNULL, capture_output=True, check=True).stdout
+    took = time.monotonic() - start
+    shutil.rmtree(d)
     assert out == b"4\n", out
-    return time.monotonic() - start
+    return took
 
 
 def post(base, language, code, source="127.0.0.1"):
@@ -70,20 +107,23 @@ def post(base, language, code, source="127.0.0.1"):
 
 
 class Stack:
-    def __init__(self, workdir, name, overrides):
+    def __init__(self, workdir, name, warm=True):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.workdir = workdir / name
         self.workdir.mkdir()
         self.instance = f"bench{name}{secrets.token_hex(2)}"
+        table = self.workdir / "languages.conf"
+        table.write_text(TABLE if warm else re.sub(r"(?m)^warm = \d+$", "warm = 0", TABLE))
         config = self.workdir / "sce.conf"
         config.write_text((ROOT / "conf/sce.conf").read_text() +
                           f"\nport = {self.port}\ninstance = {self.instance}\n"
                           f"history_path = {self.workdir}/history.json\n"
                           f"state_dir = {self.workdir}/state\n"
                           f"seccomp_profile = {ROOT}/conf/seccomp.json\n"
-                          "per_client_runs = 0\nmax_runs = 8\nqueue_wait_ms = 60000\n" + overrides)
+                          f"languages = {table}\n"
+                          "per_client_runs = 0\nmax_runs = 8\nqueue_wait_ms = 60000\n")
         self.htdocs = self.workdir / "htdocs"
         shutil.copytree(ROOT / "htdocs", self.htdocs)
         self.proc = subprocess.Popen([str(ROOT / "scripts/serve.sh")], stdout=subprocess.DEVNULL,
@@ -105,9 +145,6 @@ class Stack:
         self.proc.wait(timeout=120)
 
 
-def latency(stack, runs, lang):
-    image, cmd, code = CASES[lang]
-    return [post(stack.base, lang, code)[0] for _ in range(runs)]
 
 
 def throughput(stack, clients, seconds):
@@ -118,7 +155,7 @@ def throughput(stack, clients, seconds):
         done = errors = 0
         lang = "python" if i % 2 == 0 else "javascript"
         while time.monotonic() < stop:
-            _, ok = post(stack.base, lang, CASES[lang][2])
+            _, ok = post(stack.base, lang, PROGRAMS[lang])
             done += ok
             errors += not ok
         return done, errors
@@ -142,7 +179,7 @@ def churn(clients, seconds):
             name = f"sce-bench-churn-{i}-{done}"
             subprocess.run([DOCKER, "run", "-d", "--name", name, "--label",
                             "org.safe-code-executor.instance=bench-churn", *flags,
-                            "--entrypoint", "/bin/sh", "sce-python:3.11", "-c", "exec sleep 60"],
+                            "--entrypoint", "/bin/sh", CASES["python"][0], "-c", "exec sleep 60"],
                            capture_output=True, check=True)
             subprocess.run([DOCKER, "rm", "-f", name], capture_output=True, check=True)
             done += 1
@@ -202,19 +239,19 @@ def main():
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        warm = Stack(tmp, "warm", "")
-        cold = Stack(tmp, "cold", "warm_python = 0\nwarm_javascript = 0\n")
+        warm = Stack(tmp, "warm")
+        cold = Stack(tmp, "cold", warm=False)
         try:
             rows = []
-            for lang, (image, cmd, code) in CASES.items():
+            for lang, (image, cmd, flags, file, code) in CASES.items():
                 for _ in range(3):  # warm-up: page cache, image layers, the pool
-                    bare(image, cmd, code)
+                    bare(tmp, image, cmd, flags, file, code)
                     post(cold.base, lang, code)
                     post(warm.base, lang, code)
                     time.sleep(0.3)
                 b, c, w = [], [], []
                 for _ in range(args.runs):  # interleaved: all three see the same machine
-                    b.append(bare(image, cmd, code))
+                    b.append(bare(tmp, image, cmd, flags, file, code))
                     c.append(post(cold.base, lang, code)[0])
                     time.sleep(0.3)  # a client pausing between runs: the pool refills meanwhile
                     w.append(post(warm.base, lang, code)[0])

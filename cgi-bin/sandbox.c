@@ -263,6 +263,8 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 		res->compile_ms = cp.ms;
 		res->compile_output = text_of(&c.err, cp.from, cp.to, COMPILE_OUTPUT_MAX, &cut);
 		res->truncated |= cut;
+	} else {
+		res->compile_output = utf8_sanitize_new("", 0);
 	}
 	if (res->error && (timed_out || oom)) {
 		char *joined;
@@ -294,15 +296,8 @@ int sandbox_run(const struct config *cfg, const struct run_spec *spec, struct ru
 
 	memset(res, 0, sizeof(*res));
 	res->failure = 503;
+	res->compile_ms = -1;
 	for (attempt = 0; attempt < 2; attempt++) {
-		run_result_release(res);
-		res->compile_ms = -1;
-		res->compile_output = utf8_sanitize_new("", 0);
-		if (!res->compile_output) {
-			snprintf(err, errlen, "out of memory");
-			res->failure = 500;
-			return -1;
-		}
 		/* The second attempt (after a dead warm one) makes a new container. */
 		if (pool_get(cfg, spec->lang, attempt == 0, &res->ct, &res->warm, err, errlen))
 			return -1;
@@ -316,6 +311,8 @@ int sandbox_run(const struct config *cfg, const struct run_spec *spec, struct ru
 		res->has_container = 0;
 		snprintf(err, errlen, "sandbox unavailable: the container did not start");
 	}
+	if (r)
+		run_result_release(res); /* not run: nothing but the container to hand back */
 	return r == 0 ? 0 : -1;
 }
 

@@ -2,19 +2,25 @@
 # Builds the sandbox image of every language in the table (languages.conf, as the config names
 # it: $SCE_CONFIG, else conf/sce.conf) from Debian 12 packages with debootstrap: its "packages",
 # then its "setup" script from images/. Docker Hub is never contacted.
-# Usage: scripts/build-images.sh [--force]
+# Usage: scripts/build-images.sh [--force | --dry-run]
 # Each image carries the hash of its recipe (the packages, the setup script and the files of
 # images/ it names, this script's build steps) as a label: an image whose label differs from its
 # entry's recipe is rebuilt, one that matches is left as it is, and an image built elsewhere
-# (python:3.11-slim..., without the label) is used as it is. --force rebuilds every image.
+# (python:3.11-slim..., without the label) is used as it is. --force rebuilds every image;
+# --dry-run only says what would be built.
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
 mirror=${SCE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security=${SCE_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
 cache=${SCE_DEBOOTSTRAP_CACHE:-/var/cache/apt/archives}
-force=0
-[ "${1:-}" = "--force" ] && force=1
+force=0 dry=0
+case "${1:-}" in
+--force) force=1 ;;
+--dry-run) dry=1 ;;
+"") ;;
+*) die "usage: $0 [--force | --dry-run]" ;;
+esac
 recipe_label=org.safe-code-executor.recipe
 version_label=org.safe-code-executor.version
 old_label=org.safe-code-executor.image  # the hand-bumped version number of earlier releases
@@ -72,8 +78,10 @@ build() { # image setup version-command packages...
             echo "image $image: present, built elsewhere: used as it is"
             return 0
         fi
+        [ "$dry" = 1 ] && { echo "image $image: its recipe changed: would rebuild"; return 0; }
         echo "image $image: its recipe changed: rebuilding"
     fi
+    [ "$dry" = 1 ] && { echo "image $image: missing: would build"; return 0; }
     echo "image $image: building from Debian 12 packages ($packages)"
     root=$(mktemp -d /var/tmp/sce-rootfs.XXXXXX)
     mkdir -p "$cache"
@@ -93,7 +101,7 @@ build() { # image setup version-command packages...
     echo "image $image: built (version ${version:-unknown}, recipe $hash)"
 }
 
-[ "$(id -u)" -eq 0 ] || die "building images needs root (debootstrap)"
+[ "$(id -u)" -eq 0 ] || [ "$dry" = 1 ] || die "building images needs root (debootstrap)"
 table=$(SCE_CONFIG=$SCE_CONFIG "$(sce_program run.fcgi)" --languages) || die "cannot read the table of languages"
 declare -A built=()
 while IFS=$'\t' read -r -u 3 name image packages setup version_cmd; do

@@ -44,6 +44,7 @@ before(async () => {
   fs.writeFileSync(config, fs.readFileSync(path.join(ROOT, 'conf', 'sce.conf'), 'utf8') +
     `\nport = ${port}\ninstance = browser${process.pid}\nhistory_path = ${workdir}/history.json\n` +
     `state_dir = ${workdir}/state\nseccomp_profile = ${ROOT}/conf/seccomp.json\n` +
+    `languages = ${ROOT}/conf/languages.conf\n` +
     'per_client_runs = 0\nqueue_wait_ms = 30000\n');
   const log = fs.openSync(path.join(workdir, 'serve.log'), 'w');
   server = spawn(path.join(ROOT, 'scripts', 'serve.sh'), [], {
@@ -84,7 +85,14 @@ async function result(page) {
     badge: document.querySelector('#summary .badge')?.className,
     stdout: document.getElementById('stdout').textContent,
     stderr: document.getElementById('stderr').textContent,
+    compile: document.getElementById('compile').textContent,
+    compileHidden: document.getElementById('compile-block').hidden,
   }));
+}
+
+async function chooseExample(page, title) {
+  await page.waitForSelector(`#example option:text-is("${title}")`, { state: 'attached' });
+  await page.selectOption('#example', { label: title });
 }
 
 test('python by a click on Run', async () => {
@@ -124,8 +132,8 @@ test('Tab indents; Escape then Tab leaves the editor', async () => {
   assert.equal(await page.evaluate(() => document.activeElement.id), 'code');
   assert.equal(await page.textContent('#gutter'), '1\n2\n');
   await page.keyboard.press('Escape');
-  await page.keyboard.press('Tab');  // Escape, then Tab: on to the Run button, nothing typed
-  assert.equal(await page.evaluate(() => document.activeElement.id), 'run');
+  await page.keyboard.press('Tab');  // Escape, then Tab: on to the Input box, nothing typed
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'stdin');
   assert.equal(await page.inputValue('#code'), 'if True:\n    print(1)');
   await page.context().close();
 });
@@ -133,7 +141,7 @@ test('Tab indents; Escape then Tab leaves the editor', async () => {
 test('the timeout example: Run disabled with the elapsed time, then the timeout badge', async () => {
   const page = await openPage();
   await page.selectOption('#language', 'python');
-  await page.selectOption('#example', 'Timeout (infinite loop)');
+  await chooseExample(page, 'Timeout (infinite loop)');
   assert.equal(await page.inputValue('#code'), 'while True:\n    pass');
   await page.click('#run');
   await page.waitForFunction(() => /Running… \d+\.\d s/.test(document.getElementById('state').textContent));
@@ -255,6 +263,83 @@ test('a page of another site that auto-submits a form to /run gets a refusal, an
     evil.close();
   }
   assert.equal(await history(), before);
+});
+
+test('the languages come from the table, each with its version and limits', async () => {
+  const page = await openPage();
+  const langs = await (await fetch(base + '/languages')).json();
+  await page.waitForFunction(() => document.getElementById('limits').textContent !== '');
+  const options = await page.$$eval('#language option', (os) => os.map((o) => [o.value, o.textContent]));
+  assert.deepEqual(options, langs.map((l) => [l.name, l.label]));
+  await page.selectOption('#language', 'c');
+  await page.waitForFunction(() => /compiled/.test(document.getElementById('limits').textContent));
+  assert.match(await page.textContent('#limits'), /^12\.\d+\.\d+ · compiled \(10 s\) · 10 s · 128 MB$/);
+  await page.context().close();
+});
+
+test('a Ruby run from its example', async () => {
+  const page = await openPage();
+  await page.selectOption('#language', 'ruby');
+  await chooseExample(page, 'Hello');
+  assert.equal(await page.inputValue('#code'), 'puts "Hello from Ruby #{2 + 2}"');
+  await page.click('#run');
+  const r = await result(page);
+  assert.equal(r.stdout, 'Hello from Ruby 4\n');
+  assert.equal(r.badge, 'badge ok');
+  await page.screenshot({ path: path.join(SHOTS, 'ruby-ok.png'), fullPage: true });
+  await page.context().close();
+});
+
+test('a C compile error: the compiler\'s messages apart, the compile error badge', async () => {
+  const page = await openPage();
+  await page.selectOption('#language', 'c');
+  await chooseExample(page, 'A compile error');
+  await page.click('#run');
+  const r = await result(page);
+  assert.equal(r.badge, 'badge compile_error');
+  assert.match(r.summary, /^compile errorthe compiler exited with 1, nothing ran \(compiled in \d+ ms\)$/);
+  assert.equal(r.compileHidden, false);
+  assert.match(r.compile, /error: 'undefined_name' undeclared/);
+  assert.equal(r.stdout, '');
+  await page.screenshot({ path: path.join(SHOTS, 'c-compile-error.png'), fullPage: true });
+  await page.context().close();
+});
+
+test('a program that reads input; the history puts the input back', async () => {
+  const page = await openPage();
+  await page.selectOption('#language', 'c');
+  await chooseExample(page, 'Read input (sum of numbers)');
+  assert.equal(await page.inputValue('#stdin'), '1 2 3\n4 5\n');
+  await page.fill('#stdin', `10 20 30 ${Date.now() % 1000}`);
+  const input = await page.inputValue('#stdin');
+  await page.click('#run');
+  const r = await result(page);
+  const sum = input.split(' ').map(Number).reduce((a, b) => a + b, 0);
+  assert.equal(r.stdout, `4 numbers, sum ${sum}\n`);
+  assert.equal(r.compileHidden, true); // no messages from the compiler
+  await page.screenshot({ path: path.join(SHOTS, 'input.png'), fullPage: true });
+  await page.waitForFunction(() => /with input/.test(document.querySelector('#history li .meta')?.textContent));
+  await page.fill('#stdin', '');
+  await page.selectOption('#language', 'python');
+  await page.click('#history li:first-child button');
+  assert.equal(await page.inputValue('#stdin'), input);
+  assert.equal(await page.inputValue('#language'), 'c');
+  await page.context().close();
+});
+
+test('without JavaScript the form offers every language and posts the input', async () => {
+  const page = await openPage({ javaScriptEnabled: false });
+  const options = await page.$$eval('#language option', (os) => os.map((o) => o.value));
+  assert.deepEqual(options, ['python', 'javascript', 'ruby', 'c']);
+  await page.selectOption('#language', 'ruby');
+  await page.fill('#code', 'puts $stdin.read.upcase');
+  await page.fill('#stdin', 'shout\n');
+  await Promise.all([page.waitForNavigation(), page.click('#run')]);
+  assert.equal(await page.textContent('pre.stdout'), 'SHOUT\n');
+  assert.equal(await page.textContent('pre.input'), 'shout\n');
+  assert.match(await page.textContent('body'), /Code \(Ruby 3\.1\)/);
+  await page.screenshot({ path: path.join(SHOTS, 'no-javascript-input.png'), fullPage: true });
+  await page.context().close();
 });
 
 test('the page has a Content-Security-Policy without inline script, and nosniff', async () => {

@@ -194,7 +194,9 @@ def raw_http(port, data, read_timeout=30):
     return status, headers, body
 
 
-LANGUAGES = [n for n in re.findall(r"(?m)^\[([^\]]+)\]", (ROOT / "conf" / "languages.conf").read_text())]
+LANGUAGES = re.findall(r"(?m)^\[([^\]]+)\]", (ROOT / "conf" / "languages.conf").read_text())
+# Idle containers of the suite's stack once its warm pools are full: the table's "warm"s.
+WARM_TOTAL = sum(map(int, re.findall(r"(?m)^warm = (\d+)$", (ROOT / "conf" / "languages.conf").read_text())))
 
 
 def languages_conf(workdir, warm=None, images=None, extra=""):

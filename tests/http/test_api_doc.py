@@ -36,7 +36,7 @@ def check(value, schema):
         if schema.get("additionalProperties") is False:
             assert set(value) <= set(schema["properties"]), set(value) - set(schema["properties"])
         for k, v in value.items():
-            check(v, schema["properties"][k])
+            check(v, schema.get("properties", {}).get(k) or schema["additionalProperties"])
     if isinstance(value, list) and "items" in schema:
         assert len(value) <= schema.get("maxItems", len(value))
         for v in value:
@@ -49,9 +49,17 @@ def documented(path, method, status, kind="application/json"):
 
 def test_run_answers(stack, clean):
     for lang, code in (("python", "print(2+2)"), ("javascript", "process.exit(2)"),
-                       ("python", 'x = "a" * 1000000000')):
-        status, body = stack.run(lang, code)
+                       ("python", 'x = "a" * 1000000000'), ("c", "int main(void) { return 3; }"),
+                       ("c", "int main(void) { return x; }"), ("ruby", "puts gets")):
+        status, body = stack.run(lang, code, stdin="input\n")
         check(body, documented("/run", "post", status))
+
+
+def test_languages(stack):
+    r = requests.get(stack.url("/languages"), timeout=30)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
+    check(r.json(), documented("/languages", "get", 200))
+    assert [lang["name"] for lang in r.json()] == ["python", "javascript", "ruby", "c"]
 
 
 @pytest.mark.parametrize("body,status", [(b"{", 400), (b'{"language":"x","code":"1"}', 400)])

@@ -1,6 +1,7 @@
 """The attack suite: hostile programs, each with its exact expected outcome, each followed by the
 same post-checks (valid JSON in valid UTF-8, no container, no docker process, no process of the
-sandbox user, no temp file left; the next run answers; history intact). Python and JavaScript."""
+sandbox user, no temp file left; the next run answers; history intact). Python and JavaScript,
+and the cases that make sense in Ruby and C (at the end)."""
 import concurrent.futures
 import json
 import time
@@ -171,6 +172,9 @@ def test_javascript_detached_child_does_not_outlive_the_run(stack):
     ("python", "import sys\nwhile True: sys.stdout.write('x' * 10000)", "output"),
     ("javascript", "const fs = require('fs'); for (;;) fs.writeSync(1, 'x'.repeat(10000))", "output"),
     ("javascript", "const fs = require('fs'); for (;;) fs.writeSync(2, 'flood\\n')", "error"),
+    ("ruby", "loop { $stdout.write('r' * 10000) }", "output"),
+    ("c", "#include <stdio.h>\nint main(void)\n{\n    for (;;)\n        fputs(\"flood\\n\", stderr);\n}",
+     "error"),
 ])
 def test_endless_floods_end_at_the_deadline(stack, language, code, field):
     body = attack(stack, language, code)
@@ -237,7 +241,8 @@ print("wrote:", wrote, "script file:", __file__)
 
 def test_python_can_write_nowhere(stack):
     body = attack(stack, "python", WRITE_EVERYWHERE)
-    assert body["output"] == "wrote: [] script file: <stdin>\n", body
+    # the program's file is read-only too (/code: the working directory)
+    assert body["output"] == "wrote: [] script file: /code/main.py\n", body
 
 
 def test_javascript_can_write_nowhere(stack):
@@ -540,4 +545,186 @@ def test_no_descriptor_leaks_into_the_container(stack):
     body = attack(stack, "python", "import os\n"
                                    "print(sorted(int(f) for f in os.listdir('/proc/self/fd')))\n"
                                    "print(os.readlink('/proc/self/cwd'), os.readlink('/proc/1/cwd'))")
-    assert body["output"] == "[0, 1, 2, 3]\n/tmp /tmp\n"
+    assert body["output"] == "[0, 1, 2, 3]\n/code /code\n"
+
+
+# --- Ruby and C -------------------------------------------------------------------------------
+# C can do what no interpreter stops it from: raw system calls, its own machine code, and (the one
+# thing Python cannot) write to /build, the compiler's tmpfs, and run what it writes there. Each
+# is bounded the same way: the checks below, and docs/SECURITY_NOTES.md.
+
+def c_main(body, includes="stdio.h"):
+    head = "".join(f"#include <{h}>\n" for h in includes.split())
+    return f"{head}\nint main(void)\n{{\n{body}\n}}\n"
+
+
+def test_c_fork_bomb(stack):
+    assert_timeout(attack(stack, "c", c_main("    for (;;)\n        fork();", "unistd.h")))
+
+
+def test_ruby_fork_bomb(stack):
+    assert_timeout(attack(stack, "ruby", "loop { fork rescue nil }"))
+
+
+def test_c_memory_bomb(stack):
+    body = attack(stack, "c", c_main("    for (;;) {\n        char *p = malloc(1 << 20);\n"
+                                     "        if (p)\n            memset(p, 1, 1 << 20);\n    }",
+                                     "stdlib.h string.h"))
+    assert (body["status"], body["exit_code"], body["error"]) == \
+        ("memory_limit", 137, "Memory limit exceeded (128 MB).")
+
+
+def test_ruby_memory_bomb(stack):
+    body = attack(stack, "ruby", 'a = []\nloop { a << "x" * 1_000_000 }')
+    assert (body["status"], body["exit_code"]) == ("memory_limit", 137), body
+    assert body["error"].endswith("Memory limit exceeded (128 MB).")
+
+
+C_NETWORK = r"""#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void try(const char *name, const char *ip, int port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    printf("%s %s\n", name, connect(s, (struct sockaddr *)&a, sizeof(a)) ? strerror(errno) : "connected");
+    close(s);
+}
+
+int main(void)
+{
+    int families[] = { 40, 38, 17, 16, 30 }; /* VSOCK ALG PACKET NETLINK TIPC */
+
+    try("outside", "1.1.1.1", 53);
+    try("gateway", "172.17.0.1", 2375);
+    try("host", "127.0.0.1", PORT);
+    for (int i = 0; i < 5; i++)
+        for (int kind = 1; kind <= 5; kind++)
+            if (socket(families[i], kind, 0) >= 0 || errno != EPERM)
+                printf("family %d type %d: %s\n", families[i], kind, strerror(errno));
+    printf("raw %s\n", socket(AF_INET, SOCK_RAW, 1) < 0 ? strerror(errno) : "open");
+    return 0;
+}
+"""
+
+
+def test_c_network_is_unreachable(stack):
+    body = attack(stack, "c", C_NETWORK.replace("PORT", str(stack.port)))
+    assert body["output"].splitlines() == [
+        "outside Network is unreachable", "gateway Network is unreachable",
+        "host Connection refused", "raw Operation not permitted"], body
+
+
+C_PRIVILEGED = r"""#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define TRY(name, call) printf("%s %s\n", name, (call) == 0 ? "ok" : strerrorname_np(errno))
+
+int main(void)
+{
+    TRY("setuid", setuid(0));
+    TRY("setgid", setgid(0));
+    TRY("mount", mount("none", "/tmp", "tmpfs", 0, NULL));
+    TRY("unshare-user", unshare(CLONE_NEWUSER));
+    TRY("unshare-net", unshare(CLONE_NEWNET));
+    TRY("ptrace-init", ptrace(PTRACE_ATTACH, 1, 0, 0));
+    TRY("ptrace-parent", ptrace(PTRACE_ATTACH, getppid(), 0, 0));
+    TRY("keyctl", syscall(SYS_keyctl, 0, 0, 0, 0));
+    TRY("bpf", syscall(SYS_bpf, 0, 0, 0));
+    TRY("chroot", chroot("/tmp"));
+    TRY("setns", syscall(SYS_setns, 0, 0));
+    TRY("perf_event_open", syscall(SYS_perf_event_open, 0, 0, -1, -1, 0));
+    TRY("userfaultfd", syscall(SYS_userfaultfd, 0));
+    TRY("io_uring_setup", syscall(SYS_io_uring_setup, 1, 0));
+    return 0;
+}
+"""
+
+
+def test_c_privileged_calls_are_refused(stack):
+    body = attack(stack, "c", C_PRIVILEGED)
+    out = dict(line.split() for line in body["output"].splitlines())
+    assert len(out) == 14 and out == {k: "EPERM" for k in out}, out
+
+
+C_WRITE_EVERYWHERE = r"""#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int main(void)
+{
+    const char *dirs[] = { "/", "/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue", "/run", "/home",
+                           "/root", "/etc", "/usr/bin", "/proc/self", "/sys/fs/cgroup", "/code",
+                           "/build" };
+    char path[64];
+    FILE *s;
+
+    printf("wrote:");
+    for (unsigned i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/planted", dirs[i]);
+        f = fopen(path, "w");
+        if (f && fputs("x", f) >= 0 && fclose(f) == 0)
+            printf(" %s", dirs[i]);
+    }
+    printf("\nsource: %s\n", chmod("/code/main.c", 0777) == 0 || unlink("/code/main.c") == 0 ?
+           "changed" : "read-only");
+    /* what it writes in /build runs, as the same unprivileged user */
+    s = fopen("/build/run.sh", "w");
+    fputs("#!/bin/sh\nid -u\n", s);
+    fclose(s);
+    chmod("/build/run.sh", 0700);
+    fflush(stdout);
+    return system("/build/run.sh");
+}
+"""
+
+
+def test_c_can_write_only_to_its_build_directory(stack):
+    body = attack(stack, "c", C_WRITE_EVERYWHERE)
+    assert body["output"] == "wrote: /build\nsource: read-only\n65534\n", body
+
+
+RUBY_WRITE_EVERYWHERE = r'''
+wrote = []
+["/", "/tmp", "/var/tmp", "/dev/shm", "/run", "/home", "/etc", Dir.pwd, "/usr/lib/ruby"].each do |d|
+  begin
+    File.write(File.join(d, "planted"), "x")
+    wrote << d
+  rescue SystemCallError
+  end
+end
+begin
+  Process::Sys.setuid(0)
+  wrote << "setuid"
+rescue SystemCallError
+end
+puts "wrote: #{wrote.inspect} file: #{__FILE__} dir: #{Dir.pwd}"
+'''
+
+
+def test_ruby_can_write_nowhere(stack):
+    body = attack(stack, "ruby", RUBY_WRITE_EVERYWHERE)
+    assert body["output"] == "wrote: [] file: main.rb dir: /code\n", body
+
+
+def test_no_setuid_binaries_in_the_ruby_and_c_images(stack):
+    assert attack(stack, "ruby", "print `find / -xdev -perm /6000 -type f`")["output"] == ""
+    body = attack(stack, "c", c_main('    return system("find / -xdev -perm /6000 -type f");',
+                                     "stdlib.h"))
+    assert (body["output"], body["exit_code"]) == ("", 0)

@@ -43,7 +43,7 @@ def test_run_as_cgi(stack, clean):
     ({"method": "GET"}, 405),
     ({"path": "/runner", "body": b"{}"}, 404),
     ({"body": b"{}", "content_type": "text/plain"}, 415),
-    ({"body": b"x" * 70000}, 413),
+    ({"body": b"x" * 470000}, 413),
     ({"body": b'{"language":"python","code":"1"}', "extra": {"CONTENT_LENGTH": "40"}}, 400),
 ])
 def test_run_errors_as_cgi(stack, clean, kwargs, status):

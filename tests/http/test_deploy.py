@@ -30,8 +30,12 @@ def test_install_tree(tmp_path):
         "opt/sce/share/safe-code-executor/htdocs/errors/status-404.html",
         "opt/sce/share/safe-code-executor/scripts/build-images.sh",
         "opt/sce/share/safe-code-executor/scripts/spawn.sh",
-        "opt/sce/share/safe-code-executor/images/node-stdin.js",
+        "opt/sce/share/safe-code-executor/images/node-main.js",
+        "opt/sce/share/safe-code-executor/images/node-snapshot.sh",
+        "opt/sce/share/safe-code-executor/htdocs/index.html.in",
+        "opt/sce/share/safe-code-executor/htdocs/examples/c.json",
         "etc/safe-code-executor/sce.conf", "etc/safe-code-executor/seccomp.json",
+        "etc/safe-code-executor/languages.conf",
         "etc/lighttpd/conf-available/50-safe-code-executor.conf",
         "etc/nginx/snippets/safe-code-executor.conf",
         "opt/sce/lib/systemd/system/safe-code-executor-run.socket",
@@ -55,6 +59,17 @@ def test_install_tree(tmp_path):
     p = subprocess.run([str(program), "--check-config"], capture_output=True, text=True,
                        env={"SCE_CONFIG": str(dest / "etc/safe-code-executor/sce.conf")})
     assert p.stdout == "Using history file at: /var/lib/safe-code-executor/history.json\n"
+    # the installed page offers every language of the table without JavaScript, and the
+    # installed image script reads the installed table through the installed program
+    page = (dest / "opt/sce/share/safe-code-executor/htdocs/index.html").read_text()
+    assert '<option value="ruby">Ruby 3.1</option>' in page and "<!-- languages -->" not in page
+    p = subprocess.run([str(dest / "opt/sce/share/safe-code-executor/scripts/build-images.sh"),
+                        "--dry-run"], capture_output=True, text=True,
+                       env={"SCE_CONFIG": str(dest / "etc/safe-code-executor/sce.conf"),
+                            "PATH": os.environ["PATH"]})
+    assert p.returncode == 0, p.stderr
+    assert [line.split(":", 1)[0] for line in p.stdout.splitlines()] == [
+        "image sce-python", "image sce-node", "image sce-ruby", "image sce-gcc"], p.stdout
     subprocess.run(["make", "-C", str(ROOT), "--no-print-directory", "uninstall",
                     f"DESTDIR={dest}", "PREFIX=/opt/sce"], check=True, capture_output=True)
     assert not (dest / "opt/sce/lib/safe-code-executor").exists()
@@ -190,7 +205,7 @@ def test_drop_in_in_a_bare_nginx_server_block(tmp_path):
                         timeout=30)  # once the warm pool is refilled
         assert "sce_runs_total" in requests.get(nginx.base + "/metrics", timeout=10).text
         # Errors nginx answers itself on the service's paths are JSON too.
-        r = requests.post(nginx.base + "/run", data=b"x" * 200000, timeout=10,
+        r = requests.post(nginx.base + "/run", data=b"x" * 1100000, timeout=10,
                           headers={"Content-Type": "application/json"})
         assert r.status_code == 413 and r.json() == {"error": "request body too large"}
     finally:

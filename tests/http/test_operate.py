@@ -73,7 +73,7 @@ def test_one_log_line_per_run(stack, clean):
     lines = [l for l in stack.log().splitlines() if "run from 127.0.0.1 (python): ok" in l]
     assert lines and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d: run\.fcgi\[\d+\]: run from "
                                   r"127\.0\.0\.1 \(python\): ok, exit 0, \d+ ms, (warm|cold), "
-                                  r"7\+0 bytes of output", lines[-1]), lines[-1]
+                                  r"7\+0 bytes of output, 0 of input", lines[-1]), lines[-1]
     assert "print('logged')" not in stack.log()  # user code is not logged
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from conftest import DOCKER, LABEL, ROOT, start_stack, stop_stack
+from conftest import DOCKER, LABEL, ROOT, WARM_TOTAL, start_stack, stop_stack
 
 WHO = "print(open('/proc/self/cgroup').read().split('/docker/')[1].split()[0][:64])"
 
@@ -28,13 +28,13 @@ def test_each_container_runs_one_program(stack, clean):
 
 def test_runs_use_the_warm_pool_and_it_refills(stack, clean):
     stack.settle()
-    assert len([n for n in stack.idle_pool()]) == 4  # 2 per language
+    assert len([n for n in stack.idle_pool()]) == WARM_TOTAL  # each language's "warm"
     before = stack.log().count(", warm, ")
     for lang, code in (("python", "print(1)"), ("javascript", "console.log(1)")):
         assert stack.run(lang, code)[0] == 200
     assert stack.log().count(", warm, ") == before + 2
     stack.settle()
-    assert stack.idle_states() == ["running"] * 4
+    assert stack.idle_states() == ["running"] * WARM_TOTAL
 
 
 def test_idle_containers_carry_every_restriction(stack, clean):
@@ -59,7 +59,7 @@ def test_prepare_sweeps_strays(stack, clean):
     assert p.returncode == 0, p.stderr
     assert stray not in stack.containers()
     assert "sweep: removed" in p.stderr
-    assert len(stack.idle_pool()) == 4
+    assert len(stack.idle_pool()) == WARM_TOTAL
     assert sorted(stack.containers()) == sorted(stack.idle_pool())
 
 

@@ -102,36 +102,6 @@ def test_environment_and_user(stack, clean):
     assert "SCE_CONFIG" not in env and "SCE_TEST_CANARY" not in env
 
 
-# JavaScript runs as `node -` would run it, whether node starts from the image's snapshot or,
-# for a program that mentions "import", as plain `node -`.
-NODE_DASH = """
-console.log(JSON.stringify([process.argv.length, process.argv[1], process.execArgv,
-  __filename, __dirname, module.id, typeof require, typeof exports, RegExp.$_,
-  process.env.PWD === undefined, require('os').platform()]));
-var declared = 1;
-console.log(globalThis.declared);
-"""
-NODE_DASH_OUTPUT = '[2,"-",[],"[stdin]",".","[stdin]","function","object","",true,"linux"]\n1\n'
-
-
-@pytest.mark.parametrize("tail", ["", "\n// import"], ids=["snapshot", "plain"])
-def test_javascript_runs_as_node_dash(stack, clean, tail):
-    status, body = stack.run("javascript", NODE_DASH + tail)
-    assert status == 200 and body["error"] == "", body
-    assert body["output"] == NODE_DASH_OUTPUT
-
-
-@pytest.mark.parametrize("tail", ["", "\n// import"], ids=["snapshot", "plain"])
-def test_javascript_uncaught_error_as_node_dash(stack, clean, tail):
-    status, body = stack.run("javascript", "throw new Error('boom')" + tail)
-    assert status == 200 and body["exit_code"] == 1 and body["status"] == "error"
-    assert body["error"].startswith("[stdin]:1\nthrow new Error('boom')\n^\n\nError: boom\n"
-                                    "    at [stdin]:1:7\n"), body["error"]
-    assert "node-stdin" not in body["error"].split("\n    at ")[1]
-    # and it did run the way the test says (the frames below the program's tell)
-    assert ("deserializeMain" in body["error"]) == (tail == ""), body["error"]
-
-
 def test_javascript_dynamic_import(stack, clean):
     status, body = stack.run("javascript", "import('os').then(os => console.log(os.platform()))")
     assert status == 200 and body["output"] == "linux\n" and body["error"] == "", body

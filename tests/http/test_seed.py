@@ -12,7 +12,7 @@ from conftest import DOCKER, ROOT, STANDALONE, assert_json_error
 pytestmark = pytest.mark.by_server
 
 RUN_KEYS = {"output", "error", "exit_code", "status", "duration_ms", "truncated",
-            "memory_peak_bytes", "cpu_time_ms"}
+            "memory_peak_bytes", "cpu_time_ms", "compile_output", "compile_ms"}
 
 
 def image(language):

@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from conftest import DOCKER
+from conftest import DOCKER, WARM_TOTAL
 
 
 def test_dockerd_restart(stack, clean):
@@ -39,4 +39,4 @@ def test_dockerd_restart(stack, clean):
         status, body = stack.run("python", "print('back')")
         assert (status, body["output"]) == (200, "back\n")
     stack.settle()
-    assert stack.idle_states() == ["running"] * 4
+    assert stack.idle_states() == ["running"] * WARM_TOTAL

@@ -124,15 +124,18 @@ class Stack:
                                f"port = {self.port}\ninstance = {self.instance}\n"
                                f"history_path = {self.history_path}\n"
                                f"state_dir = {self.state_dir}\n"
-                               f"seccomp_profile = {ROOT / 'conf' / 'seccomp.json'}\n")
+                               f"seccomp_profile = {ROOT / 'conf' / 'seccomp.json'}\n"
+                               f"languages = {ROOT / 'conf' / 'languages.conf'}\n")
         text = self.config.read_text()
         self.timeout_s = int(conf_value(text, "timeout_s", "10"))
         self.memory_mb = int(conf_value(text, "memory_mb", "128"))
         self.output_limit = int(conf_value(text, "output_limit", "65536"))
         self.history_size = int(conf_value(text, "history_size", "10"))
         self.workers = int(conf_value(text, "workers", "16"))
-        self.warm = {"python": int(conf_value(text, "warm_python", "2")),
-                     "javascript": int(conf_value(text, "warm_javascript", "2"))}
+        # each language's warm pool, from the table
+        table = (ROOT / "conf" / "languages.conf").read_text()
+        self.warm = {name: int(warm) for name, warm in re.findall(
+            r"(?ms)^\[([^\]]+)\][^\[]*?^warm = (\d+)$", table)}
         env = dict(os.environ, SCE_CONFIG=str(self.config), SCE_SERVER=self.server,
                    SCE_LOG=str(self.programs_log))
         with open(self.serve_log, "a") as out:
@@ -412,6 +415,15 @@ def program_kinds(timeout_s, memory_mb, limit):
          lambda t: f'console.log("{t}");\nconst a = []; for (let i = 0; ; i++) a.push("x".repeat(1000) + i);',
          lambda t: Expect("memory_limit", 137, f"{t}\n", error_end=memory, or_timeout=timed_out),
          False),
+        ("py_stdin", "python", 2,
+         lambda t: f'import sys\nprint("{t}", len(sys.stdin.buffer.read()))',
+         lambda t: Expect("ok", 0, f"{t} 60000\n", error=""), False),
+        ("rb_ok", "ruby", 2, lambda t: f'puts "{t}", [1, 2, 3].sum',
+         lambda t: Expect("ok", 0, f"{t}\n6\n", error=""), False),
+        ("c_ok", "c", 2, lambda t: f'#include <stdio.h>\nint main(void) {{ puts("{t}"); return 0; }}',
+         lambda t: Expect("ok", 0, f"{t}\n", error=""), False),
+        ("c_compile_error", "c", 1, lambda t: f'int main(void) {{ return {t.replace("-", "_")}; }}',
+         lambda t: Expect("compile_error", 1, "", error=""), False),
         ("py_flood", "python", 3, lambda t: f'import sys\nsys.stdout.write("{t}" + "x" * 200000)',
          lambda t: Expect("ok", 0, (t + "x" * 200000)[:limit], error="", truncated=True), False),
         ("js_flood", "javascript", 2, lambda t: f'process.stdout.write("{t}" + "y".repeat(200000));',
@@ -429,6 +441,10 @@ def program_kinds(timeout_s, memory_mb, limit):
                    f'for (;;) {{ try {{ cp.spawnSync("/bin/sh", ["-c", "sleep 100 &"]); }} catch (e) {{}} }}',
          lambda t: Expect("timeout", -2, f"{t}\n", error_end=timed_out), False),
     ]
+
+
+# The input of the kinds that read one: 60000 bytes of UTF-8, two a character.
+STDIN = {"py_stdin": "é" * 30000}
 
 
 def json_body(obj):
@@ -453,7 +469,10 @@ def malformed_kinds(max_body, standalone):
         ("missing_code", post(json_body({"language": "python"})), 400, 'missing field "code"'),
         ("unknown_field", post(json_body({"language": "python", "code": "print(1)", "x": 1})),
          400, 'unknown field "x"'),
-        ("bad_language", post(json_body({"language": "ruby", "code": "puts 1"})), 400, None),
+        ("bad_language", post(json_body({"language": "perl", "code": "print 1"})), 400, None),
+        ("input_too_long", post(json_body({"language": "python", "code": "print(1)",
+                                           "stdin": "\0" * 65537})), 400,
+         "Input too long. Maximum allowed size is 65536 bytes."),
         ("empty_code", post(json_body({"language": "python", "code": ""})), 400, None),
         ("code_too_long", post(json_body({"language": "python", "code": "a" * 5001})), 400,
          "Code too long. Maximum allowed length is 5000 characters."),
@@ -471,7 +490,7 @@ def malformed_kinds(max_body, standalone):
         ("body_over_max_body", post(big), 413, None),
         ("length_over_server_cap", raw(lambda port: (
             f"POST /run HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: 300000\r\nConnection: close\r\n\r\n").encode()), 413, None),
+            f"Content-Length: 2000000\r\nConnection: close\r\n\r\n").encode()), 413, None),
         ("no_length", raw(lambda port: (
             f"POST /run HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n"
             f"Content-Type: application/json\r\n\r\n").encode()), 411, None),
@@ -500,7 +519,7 @@ class Load:
         self.programs = program_kinds(stack.timeout_s, stack.memory_mb, stack.output_limit)
         self.by_name = {k[0]: k for k in self.programs}
         self.malformed = malformed_kinds(
-            int(conf_value(stack.config.read_text(), "max_body", "65536")),
+            int(conf_value(stack.config.read_text(), "max_body", "457312")),
             stack.server in ("lighttpd", "nginx"))
         self.records = []
         self.lock = threading.Lock()
@@ -529,7 +548,10 @@ class Load:
             # what the service runs: a form post's CRLF line breaks become LF
             rec.code = code.replace("\r\n", "\n")
         else:
-            body = json_body({"language": lang, "code": code})
+            request = {"language": lang, "code": code}
+            if name in STDIN:
+                request["stdin"] = STDIN[name]
+            body = json_body(request)
             ctype = "application/json"
         try:
             rec.status, rec.headers, rec.body = http_call(
