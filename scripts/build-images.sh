@@ -69,12 +69,12 @@ build() { # image setup version-command packages...
     if [ "$force" = 0 ] && present=$("$DOCKER" image inspect --format \
         "{{index .Config.Labels \"$recipe_label\"}} {{index .Config.Labels \"$old_label\"}}" \
         "$image" 2>/dev/null); then
-        read -r present old <<<"$present"
+        read -r present old <<<"${present//<no value>/}"
         if [ "$present" = "$hash" ]; then
             echo "image $image: present (recipe $hash)"
             return 0
         fi
-        if [ "$present" = "<no value>" ] && { [ -z "$old" ] || [ "$old" = "<no value>" ]; }; then
+        if [ -z "$present" ] && [ -z "$old" ]; then
             echo "image $image: present, built elsewhere: used as it is"
             return 0
         fi
