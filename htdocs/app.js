@@ -214,7 +214,16 @@ function onKey(event) {
   }
 }
 
+// The language chosen last time, if the page offers it.
+function restoreLanguage() {
+  const saved = localStorage.getItem('sce-language');
+  if (saved && [...$('language').options].some((o) => o.value === saved)) {
+    $('language').value = saved;
+  }
+}
+
 document.addEventListener('DOMContentLoaded', async () => {
+  restoreLanguage(); // from the options the page came with, before the table arrives
   updateGutter();
   $('run-form').addEventListener('submit', run);
   $('clear').addEventListener('click', clearConsole);
@@ -235,10 +244,7 @@ document.addEventListener('DOMContentLoaded', async () => {
     $('code').focus();
   });
   loadHistory();
-  await loadLanguages();
-  const saved = localStorage.getItem('sce-language');
-  if (saved && [...$('language').options].some((o) => o.value === saved)) {
-    $('language').value = saved;
-  }
+  await loadLanguages(); // keeps the choice
+  restoreLanguage();
   fillExamples();
 });
