@@ -66,7 +66,7 @@ def case(name, e):
     if "compile" in e:
         flags += ["--tmpfs", f"/build:rw,exec,nosuid,nodev,size={e.get('build_mb', 64)}m,"
                              "uid=65534,gid=65534,mode=0700"]
-        cmd = ["sh", "-c", f"{e['compile']} </dev/null && exec {e['run']}"]
+        cmd = ["sh", "-c", f"TMPDIR=/build {e['compile']} </dev/null && exec {e['run']}"]
     else:
         cmd = e["run"].split()
     return e["image"], cmd, flags, e["file"], PROGRAMS[name]

@@ -264,15 +264,16 @@ static void drop(const char *name)
 	unlink(path);
 }
 
-/* Records of containers being made or used (the pool's are counted by pool_size). */
-static int owned_records(void)
+/* Entries of <state>/<sub>: records of containers being made or used ("owned"; the pool's are
+ * counted by pool_size), or the containers' directories ("code"). */
+static int entries(const char *sub)
 {
 	char path[256];
 	struct dirent *e;
 	DIR *d;
 	int n = 0;
 
-	snprintf(path, sizeof(path), "%s/state/owned", dir);
+	snprintf(path, sizeof(path), "%s/state/%s", dir, sub);
 	d = opendir(path);
 	if (!d)
 		return 0;
@@ -325,24 +326,6 @@ static int run(const char *mode, struct run_result *res, char *err)
 	return run_in(PY, mode, res, err);
 }
 
-/* Entries of the containers' directory (code/): none once every container is removed. */
-static int container_dirs(void)
-{
-	char path[256];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "%s/state/code", dir);
-	d = opendir(path);
-	if (!d)
-		return 0;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 /* The program is a file in the container's directory, its input on stdin; both gone after. */
 static void test_ok_program_file_input_and_cleanup(void **state)
 {
@@ -372,8 +355,8 @@ static void test_ok_program_file_input_and_cleanup(void **state)
 	assert_non_null(strstr(slurp("modes"), "drwxr-xr-x"));
 	assert_non_null(strstr(slurp("modes"), "-rw-r--r--"));
 	assert_non_null(strstr(slurp("rm.log"), "rm --force --volumes sce-default-"));
-	assert_int_equal(owned_records(), 0);
-	assert_int_equal(container_dirs(), 0);
+	assert_int_equal(entries("owned"), 0);
+	assert_int_equal(entries("code"), 0);
 	run_result_release(&res);
 }
 
@@ -415,7 +398,7 @@ static void test_compile(void **state)
 	run_result_release(&res);
 	snprintf(path, sizeof(path), "rm -r %s/cgroup", dir);
 	assert_int_equal(system(path), 0);
-	assert_int_equal(container_dirs(), 0);
+	assert_int_equal(entries("code"), 0);
 }
 
 static void test_docker_noise_before_the_start_is_not_the_programs(void **state)
@@ -484,7 +467,7 @@ static void test_missing_image(void **state)
 	assert_int_equal(run("ok", &res, err), -1);
 	assert_string_equal(err, "sandbox image sce-python:3.11 is not available: build it with make images");
 	assert_null(res.output);
-	assert_int_equal(owned_records(), 0);
+	assert_int_equal(entries("owned"), 0);
 	put("create", "nodaemon");
 	assert_int_equal(run("ok", &res, err), -1);
 	assert_string_equal(err, "sandbox unavailable: the Docker engine is not running");
@@ -575,17 +558,17 @@ static void test_pool(void **state)
 	char err[256], ps[512];
 
 	(void)state;
-	assert_int_equal(container_dirs(), 0);
+	assert_int_equal(entries("code"), 0);
 	PY->warm = 2;
 	drop("run.log");
 	pool_refill(&cfg, NULL, NULL);
 	assert_int_equal(pool_size(&cfg, PY), 2);
 	assert_int_equal(pool_size(&cfg, JS), 0);
-	assert_int_equal(container_dirs(), 2);
+	assert_int_equal(entries("code"), 2);
 	assert_int_equal(run("ok", &res, err), 0);
 	assert_true(res.warm);
 	assert_int_equal(pool_size(&cfg, PY), 1);
-	assert_int_equal(owned_records(), 0);
+	assert_int_equal(entries("owned"), 0);
 	run_result_release(&res);
 	pool_refill(&cfg, NULL, NULL);
 	assert_int_equal(pool_size(&cfg, PY), 2);
@@ -595,7 +578,7 @@ static void test_pool(void **state)
 	assert_int_equal(run("gone", &res, err), -1);
 	/* the dead one from the pool, then a new one made for the run: the other idle one stays */
 	assert_int_equal(pool_size(&cfg, PY), 1);
-	assert_int_equal(owned_records(), 0);
+	assert_int_equal(entries("owned"), 0);
 	/* The sweep: a container without a record goes; an idle running one stays. */
 	pool_refill(&cfg, NULL, NULL);
 	drop("rm.log");
@@ -604,7 +587,7 @@ static void test_pool(void **state)
 	sweep(&cfg, SWEEP_EVERYTHING); /* also the idle ones */
 	assert_non_null(strstr(slurp("rm.log"), "sce-default-1-stray"));
 	assert_int_equal(pool_size(&cfg, PY), 0);
-	assert_int_equal(container_dirs(), 0);
+	assert_int_equal(entries("code"), 0);
 	PY->warm = 0;
 }
 
