@@ -116,7 +116,7 @@ class Stack:
         self.instance = f"bench{name}{secrets.token_hex(2)}"
         table = self.workdir / "languages.conf"
         table.write_text(TABLE if warm else re.sub(r"(?m)^warm = \d+$", "warm = 0", TABLE))
-        config = self.workdir / "sce.conf"
+        config = self.config = self.workdir / "sce.conf"
         config.write_text((ROOT / "conf/sce.conf").read_text() +
                           f"\nport = {self.port}\ninstance = {self.instance}\n"
                           f"history_path = {self.workdir}/history.json\n"
@@ -210,12 +210,18 @@ def rss_kb(pids):
 
 
 def idle_memory(stack):
-    """KiB: lighttpd + its FastCGI programs; the idle containers (cgroup) + their shims."""
+    """KiB: lighttpd + its FastCGI programs (under spawn-fcgi: the processes whose SCE_CONFIG is
+    the stack's); the idle containers (cgroup) + their shims."""
     lighttpd = subprocess.run(["pgrep", "-P", str(stack.proc.pid), "-x", "lighttpd"],
                               capture_output=True, text=True).stdout.split()
     programs = []
-    for pid in lighttpd:
-        programs += subprocess.run(["pgrep", "-P", pid], capture_output=True, text=True).stdout.split()
+    for pid in subprocess.run(["pgrep", "-f", r"cgi-bin/(run|history)\.fcgi"], capture_output=True,
+                              text=True).stdout.split():
+        try:
+            if f"SCE_CONFIG={stack.config}".encode() in open(f"/proc/{pid}/environ", "rb").read().split(b"\0"):
+                programs.append(pid)
+        except OSError:
+            pass
     service = rss_kb(lighttpd + programs)
     ids = subprocess.run([DOCKER, "ps", "-q", "--no-trunc", "--filter",
                           f"label=org.safe-code-executor.instance={stack.instance}"],
