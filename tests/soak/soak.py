@@ -943,7 +943,8 @@ def wait_until(event, when):
 
 RUN_RESULT = {"output": str, "error": str, "exit_code": int, "status": str, "duration_ms": int,
               "truncated": bool, "memory_peak_bytes": (int, type(None)),
-              "cpu_time_ms": (int, type(None))}
+              "cpu_time_ms": (int, type(None)), "compile_output": str,
+              "compile_ms": (int, type(None))}
 
 
 def documented_run_statuses():
