@@ -266,7 +266,10 @@ static int check_together(const struct config *cfg, const char *path, const int 
 	/* An entry holds the code, the kept input and both streams and the compiler's messages,
 	 * JSON-escaped: at most 6 bytes a byte (\u001b), 12 a character of code, plus its other
 	 * fields. */
-	unsigned long long entry = 3ULL * cfg->output_limit * 6 + (unsigned long long)cfg->max_code_chars * 12 +
+	unsigned long long messages = cfg->output_limit > COMPILE_OUTPUT_MAX + 128 ? cfg->output_limit
+									  : COMPILE_OUTPUT_MAX + 128;
+	unsigned long long entry = (2ULL * cfg->output_limit + messages) * 6 +
+				   (unsigned long long)cfg->max_code_chars * 12 +
 				   (unsigned long long)cfg->history_stdin_bytes * 6 + 4096;
 	int line = later(later(line_of(set_at, "output_limit"), line_of(set_at, "history_size")),
 			 later(line_of(set_at, "max_code_chars"), line_of(set_at, "history_stdin_bytes")));

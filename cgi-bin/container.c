@@ -46,8 +46,13 @@ void container_init(struct container *ct, const struct config *cfg, const struct
 
 	memset(ct, 0, sizeof(*ct));
 	ct->lang = lang;
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		memset(r, 0, sizeof(r)); /* the pid still tells containers of a process apart */
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		/* no randomness: the pid tells processes apart, a count and the clock this one's */
+		static unsigned count;
+		uint64_t v = (uint64_t)mono_ms() << 16 ^ ++count;
+
+		memcpy(r, &v, sizeof(r));
+	}
 	o = snprintf(ct->name, sizeof(ct->name), "sce-%s-%ld-", cfg->instance, (long)getpid());
 	for (i = 0; i < sizeof(r) && o > 0 && (size_t)o + 2 < sizeof(ct->name); i++)
 		o += snprintf(ct->name + o, sizeof(ct->name) - (size_t)o, "%02x", r[i]);
@@ -175,8 +180,14 @@ int container_create(const struct config *cfg, struct container *ct, char *err, 
 	char dir[PATH_MAX];
 	size_t len;
 
-	if (dir_of(cfg, ct->name, dir, sizeof(dir)) || mkdir(dir, 0755) || chmod(dir, 0755)) {
+	if (dir_of(cfg, ct->name, dir, sizeof(dir)) || mkdir(dir, 0755)) {
+		/* nothing made (and a directory there is another's): nothing to remove */
 		log_msg("cannot make %s/code/%s: %s", cfg->state_dir, ct->name, strerror(errno));
+		snprintf(err, errlen, "service unavailable: cannot prepare a container");
+		return -1;
+	}
+	if (chmod(dir, 0755)) { /* readable by the sandbox's user, whatever the umask */
+		log_msg("cannot make %s readable: %s", dir, strerror(errno));
 		snprintf(err, errlen, "service unavailable: cannot prepare a container");
 		goto out;
 	}

@@ -42,11 +42,15 @@ static const struct key keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-/* The API's name of a language: [a-z0-9][a-z0-9_+.-]*, as short as the buffer. */
+/* The API's name of a language: [a-z0-9][a-z0-9_+.-]*, as short as the buffer, and not ending
+ * in ".lock" (pool/<name>.lock is the pool's refill lock). */
 static int name_ok(const char *s)
 {
-	if (!*s || strlen(s) >= sizeof(((struct language *)0)->name) ||
-	    !(islower((unsigned char)*s) || isdigit((unsigned char)*s)))
+	size_t n = strlen(s);
+
+	if (!*s || n >= sizeof(((struct language *)0)->name) ||
+	    !(islower((unsigned char)*s) || isdigit((unsigned char)*s)) ||
+	    (n >= 5 && !strcmp(s + n - 5, ".lock")))
 		return 0;
 	for (; *s; s++)
 		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && !strchr("_+.-", *s))

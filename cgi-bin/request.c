@@ -216,7 +216,7 @@ static long json_unescape(const char *s, size_t n, char *out)
 /* Whether the raw JSON string s (n bytes, escapes checked) decodes to the key name. */
 static int key_is(const char *s, size_t n, const char *name)
 {
-	char buf[16];
+	char buf[64]; /* "stdin" escaped in full is 30 bytes */
 
 	return n < sizeof(buf) && json_unescape(s, n, buf) == (long)strlen(name) &&
 	       !memcmp(buf, name, strlen(name));

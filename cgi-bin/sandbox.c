@@ -65,32 +65,38 @@ static int docker_said(const struct child *c, const char *text)
 }
 
 /* A compiled language's part of stderr: the compiler's messages [from, to) after the compile mark,
- * then "\034<ms>\034" once it ended. */
+ * then "\034<ms>\034" once it ended; looked for in the first upto bytes only (what comes before
+ * the program's start mark, and before docker's words once a container was removed), and only
+ * for a compiled language: a program's own stderr is never taken for a compiler's. */
 struct compile_part {
 	int seen, ended;
 	size_t from, to;
 	long ms;
 };
 
-static void find_compile(const struct capture *err, struct compile_part *cp)
+static void find_compile(const struct capture *err, size_t upto, int compiled,
+			 struct compile_part *cp)
 {
-	const char *b = err->buf, *m = b ? memchr(b, CONTAINER_COMPILE_MARK, err->len) : NULL, *e;
+	const char *b = err->buf, *m, *e;
 	char *end;
 	long ms;
 
 	memset(cp, 0, sizeof(*cp));
 	cp->ms = -1;
+	if (upto > err->len)
+		upto = err->len;
+	m = compiled && b ? memchr(b, CONTAINER_COMPILE_MARK, upto) : NULL;
 	if (!m)
 		return;
 	cp->seen = 1;
 	cp->from = (size_t)(m - b) + 1;
-	cp->to = err->len;
-	e = memchr(m + 1, CONTAINER_COMPILED_MARK, err->len - cp->from);
+	cp->to = upto;
+	e = memchr(m + 1, CONTAINER_COMPILED_MARK, upto - cp->from);
 	if (!e)
 		return;
 	cp->to = (size_t)(e - b);
 	ms = strtol(e + 1, &end, 10); /* the capture is NUL-terminated */
-	if (end > e + 1 && *end == CONTAINER_COMPILED_MARK && ms >= 0) {
+	if (end > e + 1 && (size_t)(end - b) < upto && *end == CONTAINER_COMPILED_MARK && ms >= 0) {
 		cp->ms = ms;
 		cp->ended = 1;
 	}
@@ -192,8 +198,8 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 		goto out;
 	}
 	if (!started) {
-		find_compile(&c.err, &cp);
-		if (compiled && cp.seen && (timed_out || WIFEXITED(c.status))) {
+		find_compile(&c.err, err_upto, compiled, &cp);
+		if (cp.seen && (timed_out || WIFEXITED(c.status))) {
 			if (end == PUMP_EOF)
 				container_figures(cfg, ct->id, &res->used);
 			ret = compile_failed(l, &c.err, &cp, timed_out ? -2 : WEXITSTATUS(c.status),
@@ -214,12 +220,12 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 		}
 		goto out;
 	}
-	find_compile(&c.err, &cp);
 	err_from = program_err_from(&c.err);
 	if (err_upto > c.err.len)
 		err_upto = c.err.len;
 	if (err_from > err_upto)
 		err_from = err_upto;
+	find_compile(&c.err, err_from ? err_from - 1 : 0, compiled, &cp);
 	if ((cp.seen ? cp.from : err_from) > 1)
 		log_msg("docker said before the start: %.*s", (int)((cp.seen ? cp.from : err_from) - 1),
 			c.err.buf);
@@ -228,8 +234,11 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 			c.err.buf + err_upto);
 	if (end == PUMP_EOF)
 		container_figures(cfg, ct->id, &res->used);
+	/* the program's CPU time and OOM kills, not the compiler's */
 	if (res->used.cpu_ns >= 0 && at_start.cpu_ns >= 0)
 		res->used.cpu_ns -= at_start.cpu_ns;
+	if (res->used.oom_kills >= 0 && at_start.oom_kills >= 0)
+		res->used.oom_kills -= at_start.oom_kills;
 	if (timed_out) {
 		res->exit_code = -2;
 		res->status = RUN_TIMEOUT;

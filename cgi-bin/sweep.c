@@ -148,18 +148,22 @@ static void drop_orphan_dirs(const struct config *cfg, int everything)
 
 	if (records_path(dir, sizeof(dir), cfg, "code", NULL) || !(d = opendir(dir)))
 		return;
-	lock = records_lock_all(cfg);
-	while (lock >= 0 && (e = readdir(d))) {
+	while ((e = readdir(d))) {
 		struct finding f = { e->d_name, "", 0 };
 
-		if (e->d_name[0] == '.')
+		if (e->d_name[0] == '.' || (!everything &&
+		    (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+		     time(NULL) - st.st_mtime <= STALE_S)))
 			continue;
+		/* one at a time under the lock, which a run making a container waits for */
+		lock = records_lock_all(cfg);
+		if (lock < 0)
+			break;
 		each_record_dir(cfg, look_in, &f);
-		if (f.where == 0 && (everything || (!fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) &&
-						    time(NULL) - st.st_mtime > STALE_S)))
+		if (f.where == 0)
 			container_dir_remove(cfg, e->d_name);
+		records_unlock(lock);
 	}
-	records_unlock(lock);
 	closedir(d);
 }
 

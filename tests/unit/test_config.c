@@ -239,6 +239,8 @@ static void test_table(void **state)
 	expect_table_error("label = x\n", "1: expected \"[name]\" before the first key");
 	expect_table_error("[Python]\n", "1: a language's name may hold only a-z, 0-9 and _+.- "
 					   "(starting with a letter or digit), at most 31 of them");
+	expect_table_error("[c.lock]\n", "1: a language's name may hold only a-z, 0-9 and _+.- "
+					   "(starting with a letter or digit), at most 31 of them");
 	expect_table_error("[py thon]\n", "1: a language's name may hold only a-z, 0-9 and _+.- "
 					    "(starting with a letter or digit), at most 31 of them");
 	expect_table_error("[a]\nlabel = A\nimage = a\nfile = a\nrun = a\n[a]\n",

@@ -320,6 +320,12 @@ static void test_stdin(void **state)
 	assert_int_equal(rr.input_len, 6);
 	assert_string_equal(rr.input, "\\u0000");
 	run_request_release(&rr);
+	/* every letter of the name escaped: 30 bytes */
+	assert_int_equal(parse(JSON, "{\"language\":\"python\",\"code\":\"x\",\"\\u0073\\u0074"
+				     "\\u0064\\u0069\\u006e\":\"a\\u0000\"}", &rr, err), 0);
+	assert_int_equal(rr.input_len, 2);
+	assert_memory_equal(rr.input, "a\0", 2);
+	run_request_release(&rr);
 	expect(JSON, "{\"language\":\"python\",\"code\":\"x\",\"stdin\":1}", 400,
 	       "field \"stdin\" must be a string");
 	expect(JSON, "{\"language\":\"python\",\"code\":\"x\",\"stdin\":\"a\",\"stdin\":\"b\"}", 400,

@@ -213,6 +213,9 @@ static const char fake[] =
 	"printf '\\036ran\\n'; echo err >&2; exit 0 ;;\n"
 	"compilefail) cat >/dev/null; printf '\\035main.c:1: error: y\\n\\0347\\034' >&2; exit 1 ;;\n"
 	"compilekill) cat >/dev/null; printf '\\035\\0349999\\034' >&2; exit 137 ;;\n"
+	/* a program printing the compiler's marks itself */
+	"fakemarks) cat >/dev/null; printf '\\036' >&2; printf '\\036'; "
+	"printf '\\035mine\\03412\\034' >&2; exit 0 ;;\n"
 	"noise) cat >/dev/null; echo 'WARNING: something. Really.' >&2; sleep 0.2; printf '\\036'; printf '\\036' >&2; sleep 0.2; echo out; echo err >&2; exit 3 ;;\n"
 	/* the program's stderr read before the start mark on stdout (a late poll) */
 	"early) cat >/dev/null; printf '\\036early\\n' >&2; sleep 0.3; printf '\\036out\\n'; exit 1 ;;\n"
@@ -399,6 +402,12 @@ static void test_compile(void **state)
 	snprintf(path, sizeof(path), "rm -r %s/cgroup", dir);
 	assert_int_equal(system(path), 0);
 	assert_int_equal(entries("code"), 0);
+	/* the marks printed by a program, interpreted or compiled, are its own stderr */
+	assert_int_equal(run_in(PY, "fakemarks", &res, err), 0);
+	assert_string_equal(res.compile_output, "");
+	assert_int_equal(res.compile_ms, -1);
+	assert_string_equal(res.error, "\035mine\03412\034");
+	run_result_release(&res);
 }
 
 static void test_docker_noise_before_the_start_is_not_the_programs(void **state)
