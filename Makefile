@@ -1,5 +1,6 @@
 # Safe Code Executor: build the FastCGI programs, test them, serve them.
 #   make run     install what is missing, build, serve on http://127.0.0.1:5000 (Ctrl+C stops)
+#   make cluster the same with three hosts behind a front, history in Redis (docs/SCALING.md)
 #   make test    install what is missing, build, run every test (alias: make check)
 #   make images  build the sandbox images when missing or older than the script's
 #   make bench   measure POST /run beside a bare docker run (needs what make test needs)
@@ -21,7 +22,7 @@ CFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wpointer-arith -Wundef
 CPPFLAGS += -D_GNU_SOURCE -DSCE_DEFAULT_CONFIG='"$(DEFAULT_CONFIG)"'
-LDLIBS := -lfcgi -lcjson
+LDLIBS := -lfcgi -lcjson -lhiredis
 SANITIZE ?=
 BUILD ?= build
 
@@ -38,7 +39,8 @@ endif
 
 LIB_SRC := config.c conffile.c languages.c utf8.c response.c request.c spawn.c container.c \
 	records.c pool.c sweep.c sandbox.c \
-	history_store.c lockfile.c log.c slots.c html.c metrics.c supervise.c front.c origin.c \
+	history_store.c history_redis.c history.c drain.c proxy.c \
+	lockfile.c log.c slots.c html.c metrics.c supervise.c front.c origin.c \
 	run_handler.c \
 	history_handler.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -47,7 +49,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 
 .SECONDARY:
 
-.PHONY: all run test check unit unit-san fuzz http browser images deps bench soak clean format \
+.PHONY: all run cluster test check unit unit-san fuzz http browser images deps bench soak clean format \
 	install uninstall
 
 all: $(PROGRAMS) htdocs/index.html
@@ -143,6 +145,9 @@ check: test
 
 run:
 	$(Q)scripts/run.sh
+
+cluster:
+	$(Q)scripts/cluster.sh
 
 format:
 	clang-format -i cgi-bin/*.c cgi-bin/*.h tests/unit/*.c

@@ -19,7 +19,7 @@
 #endif
 
 enum kind { K_STR, K_PATH, K_FILE, K_ABS, K_IMAGE, K_NAME, K_TOKEN, K_INT, K_SIZE, K_CPUS, K_BIND,
-	     K_HOSTS, K_ORIGINS };
+	     K_HOSTS, K_ORIGINS, K_ADDRS, K_BACKEND, K_RKEY };
 
 struct key {
 	const char *name;
@@ -48,12 +48,19 @@ static const struct key keys[] = {
 	STR(allowed_hosts, K_HOSTS),
 	STR(allowed_origins, K_ORIGINS),
 	STR(api_token, K_TOKEN),
+	STR(front_addresses, K_ADDRS),
 	INT(per_client_runs, 0, 64), /* a wait holds one descriptor per slot */
 	INT(per_client_waiting, 0, 256),
 	INT(max_runs, 0, 256),
 	INT(queue_wait_ms, 0, 60000),
 	INT(history_size, 1, 50), /* 50 entries of the largest size stay within the 64 MiB a reader takes */
 	INT(history_lock_ms, 0, 60000),
+	STR(history_backend, K_BACKEND),
+	STR(redis_host, K_BIND),
+	INT(redis_port, 1, 65535),
+	STR(redis_key, K_RKEY),
+	STR(redis_password_file, K_FILE),
+	INT(redis_timeout_ms, 10, 10000),
 	INT(timeout_s, 1, 3600),
 	INT(compile_timeout_s, 1, 600),
 	INT(start_timeout_s, 1, 600),
@@ -99,6 +106,11 @@ void config_defaults(struct config *cfg)
 	cfg->queue_wait_ms = 20000;
 	cfg->history_size = 10;
 	cfg->history_lock_ms = 2000;
+	strcpy(cfg->history_backend, "file");
+	strcpy(cfg->redis_host, "127.0.0.1");
+	cfg->redis_port = 6379;
+	strcpy(cfg->redis_key, "sce:history");
+	cfg->redis_timeout_ms = 100;
 	cfg->timeout_s = 10;
 	cfg->compile_timeout_s = 10;
 	cfg->start_timeout_s = 30;
@@ -119,6 +131,16 @@ void config_defaults(struct config *cfg)
 size_t config_body_needed(const struct config *cfg)
 {
 	return (size_t)cfg->max_code_chars * 12 + (size_t)cfg->max_stdin_bytes * 6 + 4096;
+}
+
+void config_host_label(struct config *cfg)
+{
+	char host[128] = "";
+
+	if (gethostname(host, sizeof(host) - 1))
+		strcpy(host, "unknown");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(cfg->host_label, sizeof(cfg->host_label), "%s/%s", host, cfg->instance);
 }
 
 const char *config_path(void)
@@ -168,6 +190,40 @@ static int bind_ok(const char *s)
 	return 1;
 }
 
+/* Addresses of a front: IPv4 or IPv6 addresses, separated by spaces. */
+static int addrs_ok(const char *s)
+{
+	char one[64];
+	unsigned char addr[16];
+	size_t n;
+	int any = 0;
+
+	for (s += strspn(s, " \t"); *s; s += strspn(s, " \t")) {
+		n = strcspn(s, " \t");
+		if (n >= sizeof(one))
+			return 0;
+		memcpy(one, s, n);
+		one[n] = '\0';
+		if (inet_pton(AF_INET, one, addr) != 1 && inet_pton(AF_INET6, one, addr) != 1)
+			return 0;
+		any = 1;
+		s += n;
+	}
+	return any;
+}
+
+static int backend_ok(const char *s)
+{
+	return !strcmp(s, "file") || !strcmp(s, "redis");
+}
+
+/* A Redis key: letters, digits and _.:- (no quoting in any client). */
+static int rkey_ok(const char *s)
+{
+	return *s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") ==
+			     strlen(s);
+}
+
 static int cpus_ok(const char *s)
 {
 	char *end;
@@ -191,6 +247,9 @@ static const struct check {
 	{ K_ORIGINS, origin_origins_valid, "not a list of origins such as https://course.example.org or "
 					   "http://127.0.0.1:8080 (scheme, host, optional port; no path)" },
 	{ K_CPUS, cpus_ok, "not a number of CPUs between 0.01 and 1024" },
+	{ K_ADDRS, addrs_ok, "not a list of IP addresses separated by spaces" },
+	{ K_BACKEND, backend_ok, "must be file or redis" },
+	{ K_RKEY, rkey_ok, "may hold only letters, digits and _.:-" },
 };
 
 /* Applies one value; returns NULL or what is wrong with it. */
@@ -423,5 +482,6 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	}
 	if (cfg->max_body == 0)
 		cfg->max_body = config_body_needed(cfg);
+	config_host_label(cfg);
 	return 0;
 }

@@ -16,6 +16,8 @@ struct config {
 					  the config file) */
 	struct languages langs;        /* read from it, limits filled in from the values below */
 	char instance[64];             /* value of the label every container carries */
+	char host_label[192];          /* "<host name>/<instance>": the X-SCE-Host header and each
+					  history entry's "host" (not a key: made by config_load) */
 	char runtime[64];              /* OCI runtime docker uses: runc, or runsc (gVisor) */
 	char seccomp_profile[PATH_MAX]; /* seccomp profile given to docker; must be readable */
 	char history_path[PATH_MAX];   /* absolute path of history.json */
@@ -26,12 +28,21 @@ struct config {
 	char allowed_hosts[1024];      /* Host names answered ("" = loopback names and bind; "*" any) */
 	char allowed_origins[2048];    /* origins whose pages may call the API (CORS); "" = none */
 	char api_token[129];           /* required as "Authorization: Bearer <token>"; "" = none */
+	char front_addresses[512];     /* addresses of the front (load balancer) before this host:
+					  from them X-Forwarded-For names the client; when set,
+					  /run is taken from them only. "" = no front */
 	int per_client_runs;           /* simultaneous runs per client address; 0 = no cap */
 	int per_client_waiting;        /* requests of one address waiting for a run; more: 429 */
 	int max_runs;                  /* simultaneous runs in all; 0 = twice the CPUs */
 	int queue_wait_ms;             /* longest wait for a run slot before a 503 */
 	int history_size;              /* entries kept in history.json */
 	int history_lock_ms;           /* longest wait for the history lock */
+	char history_backend[8];       /* "file" (history_path alone) or "redis" (shared by hosts) */
+	char redis_host[256];          /* the Redis server of the "redis" backend */
+	int redis_port;
+	char redis_key[128];           /* the sorted set holding the entries */
+	char redis_password_file[PATH_MAX]; /* AUTH password, the file's first line; "" = none */
+	int redis_timeout_ms;          /* connect and reply timeout of each Redis call */
 	int timeout_s;                 /* run time allowed to the user's program */
 	int compile_timeout_s;         /* time allowed to a compile (compiled languages) */
 	int start_timeout_s;           /* time allowed for a container to start */
@@ -63,6 +74,8 @@ struct config {
  * config_path() returns $SCE_CONFIG when set and non-empty, else the compiled-in default.
  */
 void config_defaults(struct config *cfg);
+/* config_host_label() fills cfg->host_label from the host name and cfg->instance. */
+void config_host_label(struct config *cfg);
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 const char *config_path(void);
 size_t config_body_needed(const struct config *cfg);

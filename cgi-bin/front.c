@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "drain.h"
 #include "html.h"
 #include "log.h"
 #include "metrics.h"
 #include "origin.h"
+#include "proxy.h"
 #include "records.h"
 #include "spawn.h"
 #include "supervise.h"
@@ -134,6 +136,9 @@ static void read_request(const struct source *src, const struct config *cfg, str
 	copy_param(req->content_type, sizeof(req->content_type), src, "CONTENT_TYPE");
 	copy_param(req->accept, sizeof(req->accept), src, "HTTP_ACCEPT");
 	copy_param(req->remote_addr, sizeof(req->remote_addr), src, "REMOTE_ADDR");
+	req->via_front = proxy_client(cfg->front_addresses, req->remote_addr,
+				      param(src, "HTTP_X_FORWARDED_FOR"), req->remote_addr,
+				      sizeof(req->remote_addr));
 	copy_param(req->authorization, sizeof(req->authorization), src, "HTTP_AUTHORIZATION");
 	read_host(src, req);
 	copy_param(req->origin, sizeof(req->origin), src, "HTTP_ORIGIN");
@@ -168,8 +173,8 @@ static void watch_client(const struct source *src, struct request *req)
 	req->client_fd = src->rq->ipcFd;
 }
 
-static void write_response(const struct source *src, const struct request *req,
-			   const struct response *res)
+static void write_response(const struct source *src, const struct config *cfg,
+			   const struct request *req, const struct response *res)
 {
 	char head[2048], extra[1536] = "";
 	int n = 0;
@@ -200,11 +205,12 @@ static void write_response(const struct source *src, const struct request *req,
 		     "Content-Length: %zu\r\n"
 		     "X-Content-Type-Options: nosniff\r\n"
 		     "Cache-Control: no-store\r\n"
+		     "X-SCE-Host: %s\r\n"
 		     "%s"
 		     "\r\n",
 		     res->status, http_reason(res->status),
 		     res->content_type ? res->content_type : "application/json; charset=utf-8",
-		     res->body_len, extra);
+		     res->body_len, cfg->host_label, extra);
 	put(src, head, (size_t)n);
 	if (strcmp(req->method, "HEAD") && res->body)
 		put(src, res->body, res->body_len);
@@ -237,7 +243,7 @@ static void serve(const struct source *src, const struct service *svc, handler_f
 	}
 	if (!res.body)
 		response_error(&res, 500, "internal error");
-	write_response(src, &req, &res);
+	write_response(src, cfg, &req, &res);
 	response_release(&res);
 	free(req.body);
 }
@@ -308,6 +314,26 @@ static int render_page(const struct config *cfg, const char *path)
 	return found && !fflush(stdout) ? 0 : 1;
 }
 
+/* --drain [SECONDS]: this host takes no new runs; waits (default DRAIN_WAIT_S) for the runs in
+ * flight to end. Exit status 0 once none runs, 1 when some still do. */
+#define DRAIN_WAIT_S 120
+static int drain_command(const struct config *cfg, const char *seconds, const char *prog)
+{
+	char err[256], *end = NULL;
+	long wait_s = seconds ? strtol(seconds, &end, 10) : DRAIN_WAIT_S;
+	int r;
+
+	if ((end && (*end || end == seconds)) || wait_s < 0 || wait_s > 86400) {
+		fprintf(stderr, "%s: --drain takes the seconds to wait for the runs in flight (0-86400)\n",
+			prog);
+		return 2;
+	}
+	r = drain_start(cfg, (int)wait_s, err, sizeof(err));
+	if (r < 0)
+		fprintf(stderr, "%s: %s\n", prog, err);
+	return r ? 1 : 0;
+}
+
 int front_main(int argc, char **argv, const struct program *p)
 {
 	struct config cfg;
@@ -344,9 +370,17 @@ int front_main(int argc, char **argv, const struct program *p)
 			p->cleanup(&svc);
 		return 0;
 	}
+	if (argc >= 2 && argc <= 3 && !strcmp(argv[1], "--drain"))
+		return drain_command(&cfg, argc == 3 ? argv[2] : NULL, argv[0]);
+	if (argc == 2 && !strcmp(argv[1], "--resume")) {
+		if (!drain_stop(&cfg, err, sizeof(err)))
+			return 0;
+		fprintf(stderr, "%s: %s\n", argv[0], err);
+		return 1;
+	}
 	if (argc > 1 && strcmp(argv[1], "--workers")) {
 		fprintf(stderr, "usage: %s [--check-config | --languages | --render-page FILE | --prepare | "
-				"--cleanup | --workers [N]]\n", argv[0]);
+				"--cleanup | --drain [SECONDS] | --resume | --workers [N]]\n", argv[0]);
 		return 2;
 	}
 	if (FCGX_Init()) {

@@ -7,8 +7,9 @@
 
 #include "config.h"
 #include "container.h"
+#include "drain.h"
 #include "handlers.h"
-#include "history_store.h"
+#include "history.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -17,26 +18,20 @@
 
 static void history(const struct config *cfg, struct response *res)
 {
-	cJSON *arr;
-	char err[256];
-	int corrupt;
+	char err[256], *text;
+	size_t len = 0;
+	int degraded, unreadable;
 
-	arr = history_read_new(cfg->history_path, &corrupt, err, sizeof(err));
-	if (!arr && !corrupt) {
+	text = history_newest_new(cfg, &len, &degraded, &unreadable, err, sizeof(err));
+	if (!text && !unreadable) {
 		log_msg("history %s: %s", cfg->history_path, err);
 		response_error(res, 503, "history unavailable for now");
 		return;
 	}
-	if (!arr) {
-		/* The next run sets the file aside and starts afresh. */
+	if (!text) /* the next run sets the file aside and starts afresh */
 		log_msg("history %s: %s; answering an empty history", cfg->history_path, err);
-		arr = cJSON_CreateArray();
-	}
-	if (arr)
-		response_json(res, 200, arr);
-	else
-		response_error(res, 500, "out of memory");
-	cJSON_Delete(arr);
+	response_text(res, 200, "application/json; charset=utf-8", text ? text : "[]\n");
+	free(text);
 }
 
 static void healthz(const struct config *cfg, struct response *res)
@@ -45,13 +40,14 @@ static void healthz(const struct config *cfg, struct response *res)
 	response_text(res, 200, "application/json; charset=utf-8", "{\"status\":\"alive\"}\n");
 }
 
-/* Whether Docker answers and has the images, and the images' versions. A probe may come often,
+/* Whether Docker answers and has the images, the images' versions, and whether the shared
+ * history (Redis) answers. A probe may come often,
  * from anyone the web server lets through: the answer is kept for READY_CACHE_S seconds, so a
  * flood of /readyz does not become a flood of docker processes. */
 #define READY_CACHE_S 2
 
 struct engine {
-	int docker_ok, images_ok;
+	int docker_ok, images_ok, history_degraded;
 	char versions[LANGUAGES_MAX][32];
 };
 
@@ -66,6 +62,7 @@ static const struct engine *engine_state(const struct config *cfg)
 		memset(&e, 0, sizeof(e));
 		e.docker_ok = container_engine_ok(cfg);
 		e.images_ok = e.docker_ok && container_images(cfg, e.versions) == 1;
+		e.history_degraded = history_degraded(cfg);
 		checked = now;
 		known = 1;
 	}
@@ -75,19 +72,24 @@ static const struct engine *engine_state(const struct config *cfg)
 static void readyz(const struct config *cfg, struct response *res)
 {
 	const struct engine *e = engine_state(cfg);
-	int i, n[LANGUAGES_MAX], pool_ok = 1, ready;
+	int i, n[LANGUAGES_MAX], pool_ok = 1, ready, draining = drain_is_on(cfg);
 	cJSON *o = cJSON_CreateObject(), *warm = NULL;
 
 	for (i = 0; i < cfg->langs.n; i++) {
 		n[i] = pool_size(cfg, &cfg->langs.list[i]);
 		pool_ok &= n[i] >= cfg->langs.list[i].warm;
 	}
-	ready = e->docker_ok && e->images_ok && pool_ok;
+	ready = e->docker_ok && e->images_ok && pool_ok && !draining;
 	if (!o || !cJSON_AddBoolToObject(o, "ready", ready) ||
+	    !cJSON_AddBoolToObject(o, "takes_runs", e->docker_ok && e->images_ok && !draining) ||
+	    !cJSON_AddBoolToObject(o, "draining", draining) ||
 	    !cJSON_AddBoolToObject(o, "docker", e->docker_ok) ||
 	    !cJSON_AddBoolToObject(o, "images", e->images_ok) ||
 	    !(warm = cJSON_AddObjectToObject(o, "warm")) ||
-	    !cJSON_AddBoolToObject(o, "warm_pool_filled", pool_ok))
+	    !cJSON_AddBoolToObject(o, "warm_pool_filled", pool_ok) ||
+	    !cJSON_AddStringToObject(o, "history", cfg->history_backend) ||
+	    !cJSON_AddBoolToObject(o, "history_degraded", e->history_degraded) ||
+	    !cJSON_AddNumberToObject(o, "history_waiting", (double)history_waiting(cfg)))
 		goto fail;
 	for (i = 0; i < cfg->langs.n; i++)
 		if (!cJSON_AddNumberToObject(warm, cfg->langs.list[i].name, n[i]))

@@ -12,7 +12,8 @@ struct request {
 	char path[1024];          /* SCRIPT_NAME + PATH_INFO, without the query string */
 	char content_type[256];
 	char accept[256];
-	char remote_addr[64];
+	char remote_addr[64];     /* the client: the peer, or behind a front the one it names */
+	int via_front;            /* came through a front listed in front_addresses */
 	char authorization[256];
 	char host[256];           /* the Host header; "" when the request has none */
 	char origin[256];         /* the Origin header */

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "drain.h"
+#include "history.h"
 #include "lockfile.h"
 #include "log.h"
 #include "pool.h"
@@ -125,7 +127,7 @@ void metrics_count_refusal(const struct config *cfg, int status)
 
 /* Run slots held now, read from /proc/locks (taking a slot to test it could make a run that
  * wants it see it busy). */
-static int runs_in_flight(const struct config *cfg)
+int metrics_runs_in_flight(const struct config *cfg)
 {
 	unsigned long inodes[256];
 	char path[PATH_MAX], line[256];
@@ -189,7 +191,12 @@ char *metrics_text_new(const struct config *cfg)
 		;
 	OUT("sce_history_write_failures_total %.17g\n", i < count ? s[i].value : 0.0);
 	OUT("# HELP sce_runs_in_flight Programs running now.\n# TYPE sce_runs_in_flight gauge\n"
-	    "sce_runs_in_flight %d\n", runs_in_flight(cfg));
+	    "sce_runs_in_flight %d\n", metrics_runs_in_flight(cfg));
+	OUT("# HELP sce_history_waiting_entries History entries waiting for Redis to be back.\n"
+	    "# TYPE sce_history_waiting_entries gauge\nsce_history_waiting_entries %ld\n",
+	    history_waiting(cfg));
+	OUT("# HELP sce_draining 1 while this host drains (takes no new runs).\n"
+	    "# TYPE sce_draining gauge\nsce_draining %d\n", drain_is_on(cfg));
 	OUT("# HELP sce_warm_pool_size Idle containers ready, by language.\n"
 	    "# TYPE sce_warm_pool_size gauge\n");
 	for (l = 0; l < cfg->langs.n; l++)

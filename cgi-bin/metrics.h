@@ -26,5 +26,7 @@ void metrics_count_run(const struct config *cfg, const char *language, const cha
 		       long duration_ms);
 void metrics_count_refusal(const struct config *cfg, int status);
 char *metrics_text_new(const struct config *cfg);
+/* Run slots held now (programs running), read from /proc/locks; -1 when unknown. */
+int metrics_runs_in_flight(const struct config *cfg);
 
 #endif

@@ -96,7 +96,9 @@ const char *http_reason(int status)
 	case 415: return "Unsupported Media Type";
 	case 421: return "Misdirected Request";
 	case 429: return "Too Many Requests";
+	case 499: return "Client Closed Request";
 	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	default: return "Unknown";
 	}

@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "config.h"
 #include "handlers.h"
-#include "history_store.h"
+#include "drain.h"
+#include "history.h"
 #include "html.h"
 #include "metrics.h"
 #include "log.h"
@@ -48,12 +50,14 @@ static cJSON *result_json(const struct run_result *r)
 	return o;
 }
 
-/* The history entry: language, code and input (its first history_stdin_bytes, a NUL shown as
- * U+FFFD, as in the output), the answer's fields but "truncated", and the time. */
+/* The history entry: a unique id and the host that ran it, language, code and input (its first
+ * history_stdin_bytes, a NUL shown as U+FFFD, as in the output), the answer's fields but
+ * "truncated", and the time. */
 static cJSON *history_entry(const struct config *cfg, const struct run_request *rr,
 			    const cJSON *answer)
 {
-	char when[32], *input;
+	char when[32], id[33], *input;
+	unsigned char rnd[16];
 	time_t now = time(NULL);
 	struct tm tm;
 	const cJSON *field;
@@ -66,7 +70,13 @@ static cJSON *history_entry(const struct config *cfg, const struct run_request *
 	input = utf8_sanitize_new(rr->input, kept);
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	if (!o || !input || !cJSON_AddStringToObject(o, "language", rr->lang->name) ||
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		goto fail;
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+	if (!o || !input || !cJSON_AddStringToObject(o, "id", id) ||
+	    !cJSON_AddStringToObject(o, "host", cfg->host_label) ||
+	    !cJSON_AddStringToObject(o, "language", rr->lang->name) ||
 	    !cJSON_AddStringToObject(o, "code", rr->code) ||
 	    !cJSON_AddStringToObject(o, "stdin", input) ||
 	    !cJSON_AddBoolToObject(o, "stdin_truncated", cut))
@@ -160,8 +170,8 @@ static int take_slots(const struct config *cfg, const struct request *req, int f
 		snprintf(msg, sizeof(msg), "server busy: %d programs are running, try again shortly",
 			 cfg->max_runs);
 		refuse(res, req, 503, 2, msg);
-	} else if (r == SLOT_GONE) {
-		answer_error(res, req, 503, "client went away");
+	} else if (r == SLOT_GONE) { /* nobody reads it: the status a log shows */
+		answer_error(res, req, 499, "client went away");
 	} else {
 		log_msg("client or run slots: %s", err);
 		refuse(res, req, 503, 0, "service unavailable: cannot count runs");
@@ -170,6 +180,18 @@ fail:
 	for (i = 0; i < 3; i++)
 		slot_release(fds[i]);
 	return r == SLOT_GONE ? 499 : res->status;
+}
+
+/* Whether this host takes the run: behind a front, only what comes through it; while draining,
+ * nothing (503, which promises that nothing ran: the front sends it to another host). */
+static int take_host(const struct config *cfg, const struct request *req, struct response *res)
+{
+	if (cfg->front_addresses[0] && !req->via_front)
+		return refuse(res, req, 403, 0, "this host takes runs only through its front "
+					       "(the load balancer)");
+	if (drain_is_on(cfg))
+		return refuse(res, req, 503, 2, "this host is draining: not run here, try again");
+	return 0;
 }
 
 static void release_slots(int fds[3])
@@ -205,7 +227,9 @@ void run_handle(const struct service *svc, const struct request *req, struct res
 		metrics_count_refusal(cfg, status);
 		goto out;
 	}
-	status = take_slots(cfg, req, slots, res);
+	status = take_host(cfg, req, res);
+	if (!status)
+		status = take_slots(cfg, req, slots, res);
 	if (status) {
 		metrics_count_refusal(cfg, status);
 		goto out;
@@ -218,7 +242,7 @@ void run_handle(const struct service *svc, const struct request *req, struct res
 	pool_stale = result.stale;
 	if (ran) {
 		log_msg("run from %s (%s): not run: %s", req->remote_addr, rr.lang->name, err);
-		answer_error(res, req, result.failure == 499 ? 503 : result.failure, err);
+		answer_error(res, req, result.failure, err);
 		metrics_count_refusal(cfg, result.failure);
 		goto out;
 	}
@@ -233,8 +257,7 @@ void run_handle(const struct service *svc, const struct request *req, struct res
 		goto out;
 	}
 	entry = history_entry(cfg, &rr, answer);
-	if (!entry || history_append(cfg->history_path, cfg->history_size, cfg->history_lock_ms, entry,
-				     err, sizeof(err))) {
+	if (!entry || history_record(cfg, entry, err, sizeof(err))) {
 		static const struct metric failed = { "sce_history_write_failures_total", 1 };
 
 		log_msg("history not updated: %s", entry ? err : "out of memory");
@@ -282,4 +305,5 @@ void run_cleanup(const struct service *svc)
 void run_keep(const struct service *svc)
 {
 	sweep(svc->cfg, SWEEP_DUE);
+	history_flush(svc->cfg);
 }

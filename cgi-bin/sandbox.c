@@ -191,10 +191,14 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 	if (child_wait(&c, mono_ms() + 5000))
 		child_kill(&c);
 	if (end == PUMP_STOPPED || end == PUMP_GONE || end == PUMP_ERROR) {
-		snprintf(err, errlen, "%s", end == PUMP_STOPPED ? "service is shutting down"
+		/* 503 only when the program did not start: that answer promises nothing ran (a
+		 * front may send the request to another host); a run cut short is a 502. */
+		snprintf(err, errlen, "%s", end == PUMP_STOPPED ? (started ? "service is shutting down: "
+									  "the run was cut short"
+									: "service is shutting down")
 					    : end == PUMP_GONE  ? "client went away"
 								: "sandbox failed while running");
-		res->failure = end == PUMP_STOPPED ? 503 : end == PUMP_GONE ? 499 : 500;
+		res->failure = end == PUMP_STOPPED ? (started ? 502 : 503) : end == PUMP_GONE ? 499 : 500;
 		goto out;
 	}
 	if (!started) {
@@ -255,7 +259,7 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 		if (res->exit_code > 128 && !oom && container_running(cfg, ct->name) != 1) {
 			log_msg("container %s stopped during the run (exit %d)", ct->name, res->exit_code);
 			snprintf(err, errlen, "sandbox failed while running: the container was stopped");
-			res->failure = 503;
+			res->failure = 502;
 			goto out;
 		}
 		res->status = oom ? RUN_MEMORY : res->exit_code ? RUN_ERROR : RUN_OK;

@@ -32,8 +32,8 @@ struct run_result {
 	int truncated;        /* stdout, stderr or the compiler's messages went over the limit */
 	int warm;             /* the container came from the warm pool */
 	int stale;            /* a warm container had died: the pool wants a sweep */
-	int failure;          /* when not run: the HTTP status (503 unavailable, 500 broken,
-				 499 the client went away) */
+	int failure;          /* when not run: the HTTP status (503 unavailable: the program did
+				 not start; 502 cut short; 500 broken; 499 the client went away) */
 	struct figures used;  /* memory peak and CPU time (of the program's run) of the
 				 container; -1 unknown */
 	struct container ct;  /* the container: hand it to pool_done() once the answer is out */

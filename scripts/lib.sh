@@ -11,7 +11,8 @@ SCE_LABEL=org.safe-code-executor.instance
 # Debian packages the project needs to build, test and run.
 SCE_PACKAGES="gcc make libc6-dev clang libclang-rt-14-dev libfcgi-dev libfcgi-bin libcjson-dev
 libcmocka-dev lighttpd
-docker.io debootstrap python3-pytest python3-requests curl procps nginx spawn-fcgi"
+docker.io debootstrap python3-pytest python3-requests curl procps nginx spawn-fcgi
+libhiredis-dev redis-server haproxy"
 
 die() { echo "error: $*" >&2; exit 1; }
 

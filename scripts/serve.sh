@@ -7,6 +7,10 @@
 #   nginx             conf/nginx.conf with the nginx drop-in
 #   lighttpd-drop-in  this host's stock /etc/lighttpd/lighttpd.conf (moved to a loopback port and
 #                     private files) with the lighttpd drop-in
+#   front             the standalone lighttpd as the one host behind the front (HAProxy,
+#                     scripts/front.sh) on $SCE_FRONT_BIND:$SCE_FRONT_PORT; the config's
+#                     front_addresses must hold the front's source address, $SCE_FRONT_SOURCE
+#                     (default 127.0.0.2)
 # The programs run under spawn-fcgi (scripts/spawn.sh) for each; their log lines go to the file
 # $SCE_LOG, or are echoed here.
 set -euo pipefail
@@ -14,8 +18,8 @@ set -euo pipefail
 
 server=${SCE_SERVER:-lighttpd}
 case $server in
-    lighttpd | nginx | lighttpd-drop-in) ;;
-    *) die "SCE_SERVER=$server: use lighttpd, nginx or lighttpd-drop-in" ;;
+    lighttpd | nginx | lighttpd-drop-in | front) ;;
+    *) die "SCE_SERVER=$server: use lighttpd, nginx, lighttpd-drop-in or front" ;;
 esac
 
 check=$("$SCE_ROOT/cgi-bin/run.fcgi" --check-config) || exit 1
@@ -32,10 +36,15 @@ SCE_STATE=$(mktemp -d /tmp/sce-server.XXXXXX)
 export SCE_BIND SCE_PORT SCE_STATE
 
 server_pid=
+front_pid=
 tail_pid=
 programs=
 stop() {
     trap - INT TERM EXIT
+    if [ -n "$front_pid" ]; then
+        kill -TERM "$front_pid" 2>/dev/null || true
+        wait "$front_pid" 2>/dev/null || true
+    fi
     if [ -n "$server_pid" ]; then
         kill -TERM "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -80,7 +89,7 @@ spawn_programs() {
 }
 
 case $server in
-lighttpd)
+lighttpd | front)
     lighttpd -tt -f "$SCE_ROOT/conf/lighttpd.conf" >/dev/null
     spawn_programs
     # In a process group of its own: Ctrl+C reaches this script, which stops lighttpd gracefully.
@@ -119,5 +128,25 @@ lighttpd-drop-in)
     server_pid=$!
     ;;
 esac
+if [ "$server" = front ]; then
+    source_addr=${SCE_FRONT_SOURCE:-127.0.0.2}
+    front_addresses=$(conf_value front_addresses)
+    case " $front_addresses " in
+        *" $source_addr "*) ;;
+        *) die "front_addresses in $SCE_CONFIG must hold $source_addr, the front's source address" ;;
+    esac
+    printf 'backend hosts\n    default-server source %s\n    server host %s:%s\n' \
+        "$source_addr" "$SCE_BIND" "$SCE_PORT" >"$SCE_STATE/hosts.cfg"
+    # In a process group of its own (job control on for this one start), as lighttpd: Ctrl+C
+    # reaches this script, which stops the front; a background job of a script would also
+    # start with SIGINT ignored, which HAProxy's worker keeps.
+    set -m
+    SCE_FRONT_HOSTS=$SCE_STATE/hosts.cfg "$SCE_ROOT/scripts/front.sh" &
+    front_pid=$!
+    set +m
+    echo "Host on http://$SCE_BIND:$SCE_PORT"
+    wait -n "$server_pid" "$front_pid"
+    exit 1  # one of them ended on its own
+fi
 echo "Running on http://$SCE_BIND:$SCE_PORT"
 wait "$server_pid"

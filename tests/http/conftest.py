@@ -3,9 +3,10 @@ images, started by scripts/serve.sh on a free loopback port with a config of its
 suite can run beside `make run`.
 
 SCE_SERVER chooses the web server (scripts/serve.sh): lighttpd (the standalone service, the
-default), nginx (the standalone nginx config with the nginx drop-in, programs under spawn-fcgi)
-or lighttpd-drop-in (this host's stock lighttpd.conf with the drop-in, programs under
-spawn-fcgi). make test runs the suite once for each."""
+default), nginx (the standalone nginx config with the nginx drop-in, programs under spawn-fcgi),
+lighttpd-drop-in (this host's stock lighttpd.conf with the drop-in, programs under spawn-fcgi)
+or front (the standalone lighttpd as a host on 127.0.0.3 behind the multi-host front, HAProxy,
+on the suite's port). make test runs the suite once for each."""
 import http.client
 import json
 import os
@@ -26,7 +27,11 @@ LABEL = "org.safe-code-executor.instance"
 CANARY = "sce-canary-" + secrets.token_hex(8)
 SERVER = os.environ.get("SCE_SERVER", "lighttpd")
 # In the drop-in, what is not the service's (GET /, unknown paths, header limits) is the host's.
-STANDALONE = SERVER in ("lighttpd", "nginx")
+STANDALONE = SERVER in ("lighttpd", "nginx", "front")
+# Behind the front, the host listens on its own loopback address (same port) and believes the
+# front's X-Forwarded-For, which comes from this one.
+FRONT_SOURCE = "127.0.0.2"
+HOST_BIND = "127.0.0.3"
 
 
 def pytest_configure(config):
@@ -228,10 +233,13 @@ def start_stack(workdir, overrides=""):
                       f"languages = {ROOT / 'conf' / 'languages.conf'}\n"
                       # runs queue rather than get 503 (test_load.py tests the 503)
                       "queue_wait_ms = 30000\n"
+                      + (f"bind = {HOST_BIND}\nfront_addresses = {FRONT_SOURCE}\n"
+                         if SERVER == "front" else "")
                       + overrides)
     log_path = workdir / "serve.log"
     env = dict(os.environ, SCE_CONFIG=str(config), SCE_TEST_CANARY=CANARY, SCE_SERVER=SERVER,
-               SCE_LOG=str(workdir / "programs.log"))
+               SCE_LOG=str(workdir / "programs.log"), SCE_FRONT_BIND="127.0.0.1",
+               SCE_FRONT_PORT=str(port), SCE_FRONT_SOURCE=FRONT_SOURCE)
     with open(log_path, "a") as log:
         proc = subprocess.Popen([str(ROOT / "scripts" / "serve.sh")], env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)

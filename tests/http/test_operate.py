@@ -37,9 +37,10 @@ def test_readyz(stack, clean):
     stack.settle()
     r = requests.get(stack.url("/readyz"), timeout=30)
     assert r.status_code == 200
-    assert r.json() == {"ready": True, "docker": True, "images": True,
-                        "warm": {"python": 2, "javascript": 2, "ruby": 1, "c": 1},
-                        "warm_pool_filled": True}
+    assert r.json() == {"ready": True, "takes_runs": True, "draining": False, "docker": True,
+                        "images": True, "warm": {"python": 2, "javascript": 2, "ruby": 1, "c": 1},
+                        "warm_pool_filled": True, "history": "file", "history_degraded": False,
+                        "history_waiting": 0}
 
 
 def test_metrics_match_the_runs_made(stack, clean):

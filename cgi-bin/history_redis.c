@@ -1,0 +1,197 @@
+/* history_redis.c - the shared history in Redis (hiredis): ZADD, ZREMRANGEBYRANK, ZREVRANGE. */
+#include "history_redis.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "spawn.h"
+
+static redisContext *conn;
+static int64_t failed_at = -1; /* mono_ms() of the last failed connect */
+
+static void drop(void)
+{
+	if (conn)
+		redisFree(conn);
+	conn = NULL;
+}
+
+/* The password: the first line of the file, without its newline. */
+static int read_password(const char *path, char *pw, size_t size, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	int ret = -1;
+
+	if (!f) {
+		snprintf(err, errlen, "cannot read redis_password_file %s", path);
+		return -1;
+	}
+	if (fgets(pw, (int)size, f)) {
+		pw[strcspn(pw, "\r\n")] = '\0';
+		ret = 0;
+	} else {
+		snprintf(err, errlen, "redis_password_file %s is empty", path);
+	}
+	fclose(f);
+	return ret;
+}
+
+/* A reply that is an error, or none (the connection failed): err filled, the connection dropped
+ * when it failed. Frees reply when it is an error. */
+static int failed(redisReply *reply, char *err, size_t errlen)
+{
+	if (!reply) {
+		snprintf(err, errlen, "redis %s", conn && conn->errstr[0] ? conn->errstr : "failed");
+		drop();
+		return 1;
+	}
+	if (reply->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errlen, "redis: %.200s", reply->str);
+		freeReplyObject(reply);
+		return 1;
+	}
+	return 0;
+}
+
+static int connect_redis(const struct config *cfg, char *err, size_t errlen)
+{
+	struct timeval tv = { cfg->redis_timeout_ms / 1000, (cfg->redis_timeout_ms % 1000) * 1000 };
+	char pw[512];
+	redisReply *reply;
+
+	if (conn)
+		return 0;
+	if (failed_at >= 0 && mono_ms() - failed_at < HISTORY_REDIS_RETRY_MS) {
+		snprintf(err, errlen, "redis %s:%d unreachable (tried again after %d ms)",
+			 cfg->redis_host, cfg->redis_port, HISTORY_REDIS_RETRY_MS);
+		return -1;
+	}
+	conn = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
+	if (!conn || conn->err || redisSetTimeout(conn, tv) != REDIS_OK) {
+		snprintf(err, errlen, "redis %s:%d: %s", cfg->redis_host, cfg->redis_port,
+			 conn ? conn->errstr : "out of memory");
+		goto fail;
+	}
+	if (cfg->redis_password_file[0]) {
+		const char *argv[2] = { "AUTH", pw };
+
+		if (read_password(cfg->redis_password_file, pw, sizeof(pw), err, errlen))
+			goto fail;
+		reply = redisCommandArgv(conn, 2, argv, NULL);
+		memset(pw, 0, sizeof(pw));
+		if (failed(reply, err, errlen))
+			goto fail;
+		freeReplyObject(reply);
+	}
+	failed_at = -1;
+	return 0;
+fail:
+	drop();
+	failed_at = mono_ms();
+	return -1;
+}
+
+int history_redis_add(const struct config *cfg, const char *const *texts, const long long *scores,
+		      size_t n, char *err, size_t errlen)
+{
+	const char **argv = calloc(2 + 2 * n, sizeof(*argv));
+	char (*nums)[24] = calloc(n ? n : 1, sizeof(*nums)), stop[24];
+	const char *trim[4] = { "ZREMRANGEBYRANK", cfg->redis_key, "0", stop };
+	redisReply *reply;
+	size_t i;
+	int ret = -1, bad = 0;
+
+	if (!argv || !nums) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (connect_redis(cfg, err, errlen))
+		goto out;
+	argv[0] = "ZADD";
+	argv[1] = cfg->redis_key;
+	for (i = 0; i < n; i++) {
+		snprintf(nums[i], sizeof(nums[i]), "%lld", scores[i]);
+		argv[2 + 2 * i] = nums[i];
+		argv[3 + 2 * i] = texts[i];
+	}
+	/* Ranks from the lowest score: all but the newest history_size. */
+	snprintf(stop, sizeof(stop), "%d", -cfg->history_size - 1);
+	if (redisAppendCommandArgv(conn, (int)(2 + 2 * n), argv, NULL) != REDIS_OK ||
+	    redisAppendCommandArgv(conn, 4, trim, NULL) != REDIS_OK) {
+		failed(NULL, err, errlen);
+		goto out;
+	}
+	for (i = 0; i < 2; i++) { /* both replies read, so the connection stays in step */
+		if (redisGetReply(conn, (void **)&reply) != REDIS_OK) {
+			failed(NULL, err, errlen);
+			goto out;
+		}
+		if (reply->type == REDIS_REPLY_ERROR && !bad) {
+			snprintf(err, errlen, "redis: %.200s", reply->str);
+			bad = 1;
+		}
+		freeReplyObject(reply);
+	}
+	ret = bad ? -1 : 0;
+out:
+	free(argv);
+	free(nums);
+	return ret;
+}
+
+char *history_redis_newest_new(const struct config *cfg, size_t *len, char *err, size_t errlen)
+{
+	char stop[24], *text = NULL;
+	const char *argv[4] = { "ZREVRANGE", cfg->redis_key, "0", stop };
+	redisReply *reply;
+	size_t i, total = 3;
+
+	if (connect_redis(cfg, err, errlen))
+		return NULL;
+	snprintf(stop, sizeof(stop), "%d", cfg->history_size - 1);
+	reply = redisCommandArgv(conn, 4, argv, NULL);
+	if (failed(reply, err, errlen))
+		return NULL;
+	if (reply->type != REDIS_REPLY_ARRAY) {
+		snprintf(err, errlen, "redis: %s is not a sorted set", cfg->redis_key);
+		goto out;
+	}
+	for (i = 0; i < reply->elements; i++)
+		total += reply->element[i]->len + 1;
+	text = malloc(total);
+	if (!text) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	*len = 0;
+	text[(*len)++] = '[';
+	for (i = 0; i < reply->elements; i++) {
+		if (i)
+			text[(*len)++] = ',';
+		memcpy(text + *len, reply->element[i]->str, reply->element[i]->len);
+		*len += reply->element[i]->len;
+	}
+	text[(*len)++] = ']';
+	text[(*len)++] = '\n';
+	text[*len] = '\0';
+out:
+	freeReplyObject(reply);
+	return text;
+}
+
+int history_redis_ping(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *argv[1] = { "PING" };
+	redisReply *reply;
+
+	if (connect_redis(cfg, err, errlen))
+		return -1;
+	reply = redisCommandArgv(conn, 1, argv, NULL);
+	if (failed(reply, err, errlen))
+		return -1;
+	freeReplyObject(reply);
+	return 0;
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# make cluster: a whole multi-host set-up on this machine, in the foreground (docs/SCALING.md).
+# Redis on 127.0.0.1:$SCE_REDIS_PORT (6379); one host for each "server" line of
+# conf/haproxy-hosts.cfg (127.0.0.1:5001-5003: the instance named as the line, its own state
+# directory and warm pool, its own /healthz /readyz /metrics), all writing their history to
+# Redis; and the front (HAProxy) on http://127.0.0.1:5000. One Docker engine stands in for the
+# hosts' own. Their files and logs are under var/cluster/. Ctrl+C stops everything it started.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+# Job control: each part started in the background has a process group of its own and its
+# signals at their defaults, so Ctrl+C reaches this script alone, which stops the parts in order.
+set -m
+
+install_missing
+make -C "$SCE_ROOT" --no-print-directory all
+docker_up
+"$SCE_ROOT/scripts/build-images.sh"
+
+dir=$SCE_ROOT/var/cluster
+redis_port=${SCE_REDIS_PORT:-6379}
+hosts_file=$SCE_ROOT/conf/haproxy-hosts.cfg
+base=$(cd "$(dirname "$SCE_CONFIG")" && pwd)/$(basename "$SCE_CONFIG")
+mkdir -p "$dir/redis"
+
+pids=()
+stop() {
+    trap - INT TERM EXIT
+    local i
+    # The front first (no new runs), then the hosts (each finishes its runs and removes its
+    # containers), then Redis, then dockerd when this script started it.
+    for (( i = ${#pids[@]} - 1; i >= 0; i-- )); do
+        kill -TERM "${pids[$i]}" 2>/dev/null || true
+        wait "${pids[$i]}" 2>/dev/null || true
+    done
+    docker_down
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+    die "something answers on 127.0.0.1:$redis_port already (stop it, or set SCE_REDIS_PORT)"
+fi
+redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir/redis" --appendonly yes \
+    --daemonize no --loglevel warning >"$dir/redis/redis.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+redis-cli -p "$redis_port" ping >/dev/null 2>&1 || die "redis-server did not start: $dir/redis/redis.log"
+echo "Redis on 127.0.0.1:$redis_port"
+
+# A path of the base config, absolute (the hosts' configs are elsewhere).
+beside_base() {
+    local v
+    v=$(conf_value "$1" "$base"); v=${v:-$2}
+    case $v in /*) echo "$v" ;; *) echo "$(dirname "$base")/$v" ;; esac
+}
+
+# Each host: the base config with its own port, instance, files, and the shared history.
+source_addr=$(awk '$1 == "default-server" { for (i = 2; i < NF; i++) if ($i == "source") print $(i + 1) }' "$hosts_file")
+while read -r name addr; do
+    port=${addr##*:}
+    mkdir -p "$dir/$name"
+    { cat "$base"
+      printf '\n# make cluster: host %s\n' "$name"
+      printf 'bind = %s\nport = %s\ninstance = %s\n' "${addr%:*}" "$port" "$name"
+      printf 'history_path = %s\nstate_dir = %s\n' "$dir/$name/history.json" "$dir/$name/state"
+      printf 'languages = %s\nseccomp_profile = %s\n' "$(beside_base languages languages.conf)" \
+          "$(beside_base seccomp_profile seccomp.json)"
+      printf 'history_backend = redis\nredis_port = %s\nfront_addresses = %s\n' "$redis_port" "$source_addr"
+    } >"$dir/$name/sce.conf"
+    SCE_CONFIG=$dir/$name/sce.conf SCE_LOG=$dir/$name/programs.log SCE_SERVER=lighttpd \
+        "$SCE_ROOT/scripts/serve.sh" >"$dir/$name/serve.log" 2>&1 &
+    pids+=($!)
+    echo "Host $name on http://$addr (log: var/cluster/$name/)"
+done < <(awk '$1 == "server" { print $2, $3 }' "$hosts_file")
+
+"$SCE_ROOT/scripts/front.sh" 2>"$dir/front.log" &
+pids+=($!)
+echo "Front on http://127.0.0.1:${SCE_FRONT_PORT:-5000} (log: var/cluster/front.log); Ctrl+C stops all"
+wait -n "${pids[@]}"
+die "a part of the cluster ended on its own: see var/cluster/"
