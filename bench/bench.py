@@ -10,6 +10,9 @@ Prints:
   - throughput (runs completed per second, errors counted) at 1, 4 and 8 concurrent clients,
     and beside it how many containers dockerd makes and removes per second with nothing run;
   - GET /history requests/s beside lighttpd serving a static file of the same size (wrk);
+  - the multi-host front's own cost (docs/SCALING.md): a third stack, the same host behind the
+    front (HAProxy) with its history in Redis, beside the warm one reached directly: /run
+    latency, runs/s at 8 clients, and requests/s of a trivial endpoint (/healthz);
   - the idle cost: memory of lighttpd, the FastCGI programs and the idle containers.
 Usage: bench/bench.py [--runs N] [--seconds S]
 """
@@ -107,7 +110,7 @@ def post(base, language, code, source="127.0.0.1"):
 
 
 class Stack:
-    def __init__(self, workdir, name, warm=True):
+    def __init__(self, workdir, name, warm=True, redis_port=None):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -123,13 +126,19 @@ class Stack:
                           f"state_dir = {self.workdir}/state\n"
                           f"seccomp_profile = {ROOT}/conf/seccomp.json\n"
                           f"languages = {table}\n"
-                          "per_client_runs = 0\nmax_runs = 8\nqueue_wait_ms = 60000\n")
+                          "per_client_runs = 0\nmax_runs = 8\nqueue_wait_ms = 60000\n" +
+                          (f"bind = 127.0.0.3\nfront_addresses = 127.0.0.2\n"
+                           f"history_backend = redis\nredis_port = {redis_port}\n"
+                           if redis_port else ""))
         self.htdocs = self.workdir / "htdocs"
         shutil.copytree(ROOT / "htdocs", self.htdocs)
         self.proc = subprocess.Popen([str(ROOT / "scripts/serve.sh")], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True,
                                      env=dict(os.environ, SCE_CONFIG=str(config),
-                                              SCE_HTDOCS=str(self.htdocs)))
+                                              SCE_HTDOCS=str(self.htdocs),
+                                              SCE_SERVER="front" if redis_port else "lighttpd",
+                                              SCE_FRONT_BIND="127.0.0.1",
+                                              SCE_FRONT_PORT=str(self.port)))
         self.base = f"http://127.0.0.1:{self.port}"
         for _ in range(600):
             try:
@@ -191,6 +200,23 @@ def churn(clients, seconds):
     return done / (time.monotonic() - start)
 
 
+def start_redis(workdir):
+    """A Redis of the benchmark's own on a free port; returns (process, port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port),
+                             "--dir", str(workdir), "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
+                          text=True).stdout.strip() == "PONG":
+            return proc, port
+        time.sleep(0.1)
+    proc.kill()
+    sys.exit("redis-server did not start")
+
+
 def wrk(url, seconds):
     out = subprocess.run(["wrk", "-t2", "-c8", f"-d{seconds}s", url], capture_output=True,
                          text=True, check=True).stdout
@@ -245,8 +271,10 @@ def main():
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        redis, redis_port = start_redis(tmp)
         warm = Stack(tmp, "warm")
         cold = Stack(tmp, "cold", warm=False)
+        front = Stack(tmp, "front", redis_port=redis_port)
         try:
             rows = []
             for lang, (image, cmd, flags, file, code) in CASES.items():
@@ -276,9 +304,22 @@ def main():
             (warm.htdocs / "static.json").write_bytes(history)
             hist_rps = wrk(warm.base + "/history", 5)
             static_rps = wrk(warm.base + "/static.json", 5)
+            # The front: the same host behind it, history in Redis, beside the direct one.
+            via = {"direct": [], "front": []}
+            for _ in range(3):
+                post(front.base, "python", PROGRAMS["python"])
+            for _ in range(args.runs):
+                via["direct"].append(post(warm.base, "python", PROGRAMS["python"])[0])
+                time.sleep(0.3)
+                via["front"].append(post(front.base, "python", PROGRAMS["python"])[0])
+                time.sleep(0.3)
+            front_flow = (throughput(warm, 8, args.seconds), throughput(front, 8, args.seconds))
+            trivial = (wrk(warm.base + "/healthz", 5), wrk(front.base + "/healthz", 5))
         finally:
             warm.stop()
             cold.stop()
+            front.stop()
+            redis.kill()
             left = subprocess.run([DOCKER, "ps", "-aq", "--filter",
                                    "label=org.safe-code-executor.instance=bench-churn"],
                                   capture_output=True, text=True).stdout.split()
@@ -304,6 +345,18 @@ def main():
           f"{ceiling:.2f}/s (the ceiling of any single-use design on this machine)")
     print(f"\nGET /history ({len(history)} bytes): {hist_rps:.0f} req/s; the same bytes as a static "
           f"file: {static_rps:.0f} req/s; ratio {hist_rps / static_rps:.2f} (wrk, 2 threads, 8 connections, 5 s)")
+    print(f"\nthe front (HAProxy) with history in Redis, beside the same host reached directly "
+          f"(history in its file):")
+    d, f = via["direct"], via["front"]
+    print(f"  /run python p50 {pct(d, 50) * 1000:.0f} ms direct, {pct(f, 50) * 1000:.0f} ms via the "
+          f"front: ratio {pct(f, 50) / pct(d, 50):.2f}; p95 {pct(d, 95) * 1000:.0f} / "
+          f"{pct(f, 95) * 1000:.0f} ms: ratio {pct(f, 95) / pct(d, 95):.2f}")
+    (dr, de), (fr, fe) = front_flow
+    print(f"  runs/s at 8 clients: {dr:.2f} direct, {fr:.2f} via the front: ratio {fr / dr:.2f} "
+          f"(errors {de + fe}); beside the churn ceiling {ceiling:.2f}/s: {dr / ceiling:.2f} and "
+          f"{fr / ceiling:.2f}")
+    print(f"  GET /healthz (a trivial endpoint): {trivial[0]:.0f} req/s direct, {trivial[1]:.0f} req/s "
+          f"via the front: ratio {trivial[1] / trivial[0]:.2f} (wrk, 2 threads, 8 connections, 5 s)")
     print(f"\nidle cost, warm pool on: lighttpd + {mem_warm[1]} FastCGI programs {mem_warm[0] / 1024:.1f} MiB, "
           f"{mem_warm[3]} idle containers {mem_warm[2] / 1024:.1f} MiB (cgroup + shim)")
     print(f"idle cost, warm pool off: lighttpd + {mem_cold[1]} FastCGI programs {mem_cold[0] / 1024:.1f} MiB, "

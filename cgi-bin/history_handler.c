@@ -81,7 +81,7 @@ static void readyz(const struct config *cfg, struct response *res)
 	}
 	ready = e->docker_ok && e->images_ok && pool_ok && !draining;
 	if (!o || !cJSON_AddBoolToObject(o, "ready", ready) ||
-	    !cJSON_AddBoolToObject(o, "takes_runs", e->docker_ok && e->images_ok && !draining) ||
+	    !cJSON_AddBoolToObject(o, "takes_runs", e->docker_ok && !draining) ||
 	    !cJSON_AddBoolToObject(o, "draining", draining) ||
 	    !cJSON_AddBoolToObject(o, "docker", e->docker_ok) ||
 	    !cJSON_AddBoolToObject(o, "images", e->images_ok) ||

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from requests.structures import CaseInsensitiveDict  # header names: HAProxy sends them lower-case
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = "/usr/bin/docker"
@@ -87,7 +88,7 @@ class Stack:
             conn.request("POST", "/run", json.dumps({"language": language, "code": code}),
                          {"Content-Type": "application/json", **(headers or {})})
             r = conn.getresponse()
-            return r.status, dict(r.getheaders()), json.loads(r.read())
+            return r.status, CaseInsensitiveDict(r.getheaders()), json.loads(r.read())
         finally:
             conn.close()
 

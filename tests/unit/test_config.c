@@ -100,6 +100,22 @@ static void test_values(void **state)
 	/* the longest code and input, escaped, when max_body is not set */
 	assert_int_equal(load("max_stdin_bytes = 10\nmax_code_chars = 100\n", &cfg, err), 0);
 	assert_int_equal(cfg.max_body, 100 * 12 + 10 * 6 + 4096);
+	/* the history backend, Redis, the front */
+	assert_string_equal(cfg.history_backend, "file");
+	assert_string_equal(cfg.redis_host, "127.0.0.1");
+	assert_int_equal(cfg.redis_port, 6379);
+	assert_string_equal(cfg.redis_key, "sce:history");
+	assert_int_equal(cfg.redis_timeout_ms, 100);
+	assert_string_equal(cfg.front_addresses, "");
+	assert_int_equal(load("history_backend = redis\nredis_host = redis.internal\nredis_port = 6380\n"
+			      "redis_key = school:sce.history\nfront_addresses = 10.0.0.5 ::1\n"
+			      "instance = h2\n", &cfg, err), 0);
+	assert_string_equal(cfg.history_backend, "redis");
+	assert_string_equal(cfg.redis_host, "redis.internal");
+	assert_int_equal(cfg.redis_port, 6380);
+	assert_string_equal(cfg.redis_key, "school:sce.history");
+	assert_string_equal(cfg.front_addresses, "10.0.0.5 ::1");
+	assert_non_null(strstr(cfg.host_label, "/h2"));
 }
 
 static void expect_error(const char *text, const char *message)
@@ -151,6 +167,18 @@ static void test_bad_lines(void **state)
 	expect_error("bind = 127.0.0.1; include \"/etc/passwd\"\n",
 		     "1: bind: not an IP address or a host name");
 	expect_error("bind = -x\n", "1: bind: not an IP address or a host name");
+	expect_error("history_backend = sqlite\n", "1: history_backend: must be file or redis");
+	expect_error("redis_key = a b\n", "1: redis_key: may hold only letters, digits and _.:-");
+	expect_error("redis_timeout_ms = 5\n", "1: redis_timeout_ms: out of range");
+	expect_error("front_addresses = front.example\n",
+		     "1: front_addresses: not a list of IP addresses separated by spaces");
+	expect_error("front_addresses = 10.0.0.0/8\n",
+		     "1: front_addresses: not a list of IP addresses separated by spaces");
+	{
+		char want[300];
+		snprintf(want, sizeof(want), "1: redis_password_file: cannot read %s/nope", dir);
+		expect_error("redis_password_file = nope\n", want);
+	}
 	expect_error("allowed_hosts = a.example:80\n",
 		     "1: allowed_hosts: not a list of host names (no ports; IPv6 addresses in brackets) or *");
 	expect_error("allowed_origins = https://a.example/x\n",
