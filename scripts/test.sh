@@ -15,10 +15,11 @@ make --no-print-directory fuzz
 docker_up
 trap docker_down EXIT
 scripts/build-images.sh
-# The whole HTTP suite behind the standalone lighttpd; behind nginx and the stock lighttpd with
-# the drop-in, the part that can differ by web server (tests marked by_server: headers, limits,
-# errors, origin checks, the seed's examples). The browser tests behind each.
-for server in lighttpd nginx lighttpd-drop-in; do
+# The whole HTTP suite behind the standalone lighttpd (with it the multi-host cluster's own
+# tests, test_cluster.py); behind nginx, the stock lighttpd with the drop-in and the multi-host
+# front (HAProxy before a host), the part that can differ by web server (tests marked by_server:
+# headers, limits, errors, origin checks, the seed's examples). The browser tests behind each.
+for server in lighttpd nginx lighttpd-drop-in front; do
     select=()
     [ "$server" = lighttpd ] || select=(-m by_server)
     echo "== HTTP suite behind $server${select:+ (by_server)}"

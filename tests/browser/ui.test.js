@@ -45,10 +45,13 @@ before(async () => {
     `\nport = ${port}\ninstance = browser${process.pid}\nhistory_path = ${workdir}/history.json\n` +
     `state_dir = ${workdir}/state\nseccomp_profile = ${ROOT}/conf/seccomp.json\n` +
     `languages = ${ROOT}/conf/languages.conf\n` +
-    'per_client_runs = 0\nqueue_wait_ms = 30000\n');
+    'per_client_runs = 0\nqueue_wait_ms = 30000\n' +
+    // Behind the multi-host front, the host on its own loopback address, believing the front.
+    (process.env.SCE_SERVER === 'front' ? 'bind = 127.0.0.3\nfront_addresses = 127.0.0.2\n' : ''));
   const log = fs.openSync(path.join(workdir, 'serve.log'), 'w');
   server = spawn(path.join(ROOT, 'scripts', 'serve.sh'), [], {
-    env: { ...process.env, SCE_CONFIG: config }, stdio: ['ignore', log, log], detached: true,
+    env: { ...process.env, SCE_CONFIG: config, SCE_FRONT_BIND: '127.0.0.1', SCE_FRONT_PORT: String(port) },
+    stdio: ['ignore', log, log], detached: true,
   });
   base = `http://127.0.0.1:${port}`;
   await waitUp(base + '/healthz', 60000);
