@@ -3,8 +3,12 @@ import concurrent.futures
 import os
 import re
 import secrets
+import socket
+import time
 
-from conftest import assert_json_error
+import requests
+
+from conftest import assert_json_error, start_stack, stop_stack
 
 
 def reset(stack):
@@ -95,3 +99,47 @@ def test_missing_history_directory_does_not_break_run(stack, clean):
         assert "history not updated" in stack.log()
     finally:
         os.rename(moved, state)
+
+
+def test_each_entry_has_a_unique_id_and_its_host(stack, clean):
+    reset(stack)
+    for i in range(3):
+        r = requests.post(stack.url("/run"), json={"language": "python", "code": f"print({i})"},
+                          timeout=60)
+        assert r.status_code == 200
+        host = r.headers["X-SCE-Host"]
+    entries = stack.history()
+    assert len({e["id"] for e in entries}) == 3
+    assert all(re.fullmatch(r"[0-9a-f]{32}", e["id"]) for e in entries)
+    assert {e["host"] for e in entries} == {host} == {f"{os.uname().nodename}/{stack.instance}"}
+
+
+def test_a_redis_that_never_answers_costs_a_run_its_timeout_only(tmp_path):
+    """history_backend = redis with a Redis that accepts connections and never replies (a hung
+    server): each run answers within its usual time plus the 100 ms reply timeout, /readyz stays
+    200 and says the history is degraded, the entries wait (counted in /metrics), and /history
+    answers the host's own copy."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # connections are accepted by the kernel; nothing is ever read or sent
+    s, proc = start_stack(tmp_path, f"history_backend = redis\nredis_port = {silent.getsockname()[1]}\n")
+    try:
+        s.run("python", "print(0)")  # the warm pool and the page cache
+        for i in range(3):
+            start = time.monotonic()
+            status, body = s.run("python", f"print({i + 1})")
+            took = time.monotonic() - start
+            assert status == 200 and body["output"] == f"{i + 1}\n"
+            assert took < 1.5, f"a run took {took:.2f} s with Redis hung"
+        ready = requests.get(s.url("/readyz"), timeout=10)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["history"] == "redis" and ready.json()["history_degraded"] is True
+        assert ready.json()["history_waiting"] == 4
+        metrics = requests.get(s.url("/metrics"), timeout=10).text
+        assert re.search(r"(?m)^sce_history_waiting_entries 4$", metrics), metrics
+        local = s.history()
+        assert [e["output"] for e in local][:4] == ["3\n", "2\n", "1\n", "0\n"]
+        assert "entries wait in" in s.log()
+    finally:
+        stop_stack(s, proc)
+        silent.close()
