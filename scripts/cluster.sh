@@ -5,6 +5,7 @@
 # directory and warm pool, its own /healthz /readyz /metrics), all writing their history to
 # Redis; and the front (HAProxy) on http://127.0.0.1:5000. One Docker engine stands in for the
 # hosts' own. Their files and logs are under var/cluster/. Ctrl+C stops everything it started.
+# Elsewhere: SCE_FRONT_HOSTS (another hosts file), SCE_FRONT_PORT, SCE_REDIS_PORT, SCE_CLUSTER_DIR.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 # Job control: each part started in the background has a process group of its own and its
@@ -16,9 +17,10 @@ make -C "$SCE_ROOT" --no-print-directory all
 docker_up
 "$SCE_ROOT/scripts/build-images.sh"
 
-dir=$SCE_ROOT/var/cluster
+dir=${SCE_CLUSTER_DIR:-$SCE_ROOT/var/cluster}
 redis_port=${SCE_REDIS_PORT:-6379}
-hosts_file=$SCE_ROOT/conf/haproxy-hosts.cfg
+hosts_file=${SCE_FRONT_HOSTS:-$SCE_ROOT/conf/haproxy-hosts.cfg}
+export SCE_FRONT_HOSTS=$hosts_file
 base=$(cd "$(dirname "$SCE_CONFIG")" && pwd)/$(basename "$SCE_CONFIG")
 mkdir -p "$dir/redis"
 
@@ -70,15 +72,17 @@ while read -r name addr; do
       printf 'languages = %s\nseccomp_profile = %s\n' "$(beside_base languages languages.conf)" \
           "$(beside_base seccomp_profile seccomp.json)"
       printf 'history_backend = redis\nredis_port = %s\nfront_addresses = %s\n' "$redis_port" "$source_addr"
+      # A full host answers 503 soon, so that the front tries another (docs/SCALING.md).
+      printf 'queue_wait_ms = 1000\n'
     } >"$dir/$name/sce.conf"
     SCE_CONFIG=$dir/$name/sce.conf SCE_LOG=$dir/$name/programs.log SCE_SERVER=lighttpd \
         "$SCE_ROOT/scripts/serve.sh" >"$dir/$name/serve.log" 2>&1 &
     pids+=($!)
-    echo "Host $name on http://$addr (log: var/cluster/$name/)"
+    echo "Host $name on http://$addr (log: $dir/$name/)"
 done < <(awk '$1 == "server" { print $2, $3 }' "$hosts_file")
 
-"$SCE_ROOT/scripts/front.sh" 2>"$dir/front.log" &
+"$SCE_ROOT/scripts/front.sh" >"$dir/front.log" 2>&1 &
 pids+=($!)
-echo "Front on http://127.0.0.1:${SCE_FRONT_PORT:-5000} (log: var/cluster/front.log); Ctrl+C stops all"
+echo "Front on http://127.0.0.1:${SCE_FRONT_PORT:-5000} (log: $dir/front.log); Ctrl+C stops all"
 wait -n "${pids[@]}"
-die "a part of the cluster ended on its own: see var/cluster/"
+die "a part of the cluster ended on its own: see $dir/"

@@ -431,3 +431,51 @@ def test_redis_away_and_back(cluster):
     for h in hosts:
         assert requests.get(h.base + "/readyz", timeout=10).json()["history_degraded"] is False
     settled(hosts)
+
+
+def test_make_cluster(tmp_path):
+    """scripts/cluster.sh (make cluster) as a user runs it, on ports of its own: Redis, the hosts
+    of a hosts file, the front; the seed's example through the front, the same history from every
+    host; Ctrl+C (SIGINT to its process group) stops all of it and leaves no container."""
+    tag = "mc" + secrets.token_hex(2)
+    ports = [free_port() for _ in range(3)]
+    hosts_file = tmp_path / "hosts.cfg"
+    hosts_file.write_text("backend hosts\n    default-server source 127.0.0.2\n" +
+                          "".join(f"    server {tag}h{i + 1} 127.0.0.1:{p}\n"
+                                  for i, p in enumerate(ports)))
+    front_port, redis_port = free_port(), free_port()
+    env = dict(os.environ, SCE_FRONT_HOSTS=str(hosts_file), SCE_FRONT_PORT=str(front_port),
+               SCE_REDIS_PORT=str(redis_port), SCE_CLUSTER_DIR=str(tmp_path / "cluster"))
+    log = tmp_path / "cluster.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(ROOT / "scripts" / "cluster.sh")], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{front_port}"
+    instances = [f"{tag}h{i + 1}" for i in range(3)]
+    try:
+        wait_for(base + "/healthz", proc, log, timeout=180)
+        seen = set()
+        for i in range(6):
+            r = requests.post(base + "/run", json={"language": "python",
+                                                   "code": f"print('Hello, World! {i}')"},
+                              timeout=60)
+            assert r.status_code == 200 and r.json()["output"] == f"Hello, World! {i}\n"
+            seen.add(r.headers["X-SCE-Host"].split("/")[1])
+        assert seen <= set(instances) and len(seen) >= 2, seen
+        views = {requests.get(f"http://127.0.0.1:{p}/history", timeout=10).text for p in ports}
+        assert len(views) == 1
+        assert [e["output"] for e in json.loads(views.pop())][:6] == \
+            [f"Hello, World! {i}\n" for i in range(5, -1, -1)]
+        text = log.read_text()
+        assert f"Front on http://127.0.0.1:{front_port}" in text
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            assert proc.wait(timeout=120) == 130
+        finally:
+            leftover = [c for i in instances for c in containers_of(i)]
+            for i in instances:
+                remove_containers(i)
+    assert leftover == [], leftover
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout
+    assert left == "", left  # redis, the hosts' servers and programs, the front: all gone
