@@ -51,17 +51,20 @@ int drain_start(const struct config *cfg, int wait_s, char *err, size_t errlen)
 		if (running != said && running > 0)
 			printf("waiting for %d run%s in flight\n", running, running == 1 ? "" : "s");
 		said = running;
-		if (running <= 0 || mono_ms() >= deadline)
+		if (running == 0 || mono_ms() >= deadline)
 			break;
 		fflush(stdout);
 		nanosleep(&pause, NULL);
 	}
 	if (running > 0)
 		printf("%d run%s still in flight after %d s\n", running, running == 1 ? "" : "s", wait_s);
+	else if (running < 0)
+		printf("the runs in flight cannot be counted (/proc/locks unreadable): not known to be "
+		       "drained\n");
 	else
 		printf("drained: no run in flight (--resume takes runs again)\n");
 	fflush(stdout);
-	return running > 0;
+	return running != 0;
 }
 
 int drain_stop(const struct config *cfg, char *err, size_t errlen)

@@ -11,7 +11,9 @@
  *
  * drain_is_on() is 1 while draining. drain_start() makes the file, then waits up to wait_s
  * seconds for the runs in flight to end, saying so on stdout; 0 once none runs, 1 when some
- * still did at the end of the wait, -1 when the file could not be made (err filled).
+ * still did at the end of the wait (or they cannot be counted), -1 when the file could not be
+ * made (err filled). A request already waiting for its turn when the drain began is refused
+ * once it gets it, so none starts after "drained".
  * drain_stop() removes it: 0, or -1 with err filled.
  */
 int drain_is_on(const struct config *cfg);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <fcgiapp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,18 @@ static const char *param(const struct source *src, const char *name)
 	return v ? v : "";
 }
 
+/* How many times name is in the request's parameters (the web server may pass one twice). */
+static int param_count(const struct source *src, const char *name)
+{
+	char **env = src->rq ? src->rq->envp : environ;
+	size_t n = strlen(name);
+	int count = 0;
+
+	for (; env && *env; env++)
+		count += !strncmp(*env, name, n) && (*env)[n] == '=';
+	return count;
+}
+
 static size_t read_body(const struct source *src, char *buf, size_t n)
 {
 	size_t got = 0;
@@ -136,9 +149,12 @@ static void read_request(const struct source *src, const struct config *cfg, str
 	copy_param(req->content_type, sizeof(req->content_type), src, "CONTENT_TYPE");
 	copy_param(req->accept, sizeof(req->accept), src, "HTTP_ACCEPT");
 	copy_param(req->remote_addr, sizeof(req->remote_addr), src, "REMOTE_ADDR");
+	/* Header names that differ only in punctuation (X_Forwarded-For) reach us under one
+	 * name: a second one is the client's, not the front's, and none of them is believed. */
 	req->via_front = proxy_client(cfg->front_addresses, req->remote_addr,
-				      param(src, "HTTP_X_FORWARDED_FOR"), req->remote_addr,
-				      sizeof(req->remote_addr));
+				      param_count(src, "HTTP_X_FORWARDED_FOR") == 1
+					      ? param(src, "HTTP_X_FORWARDED_FOR") : "",
+				      req->remote_addr, sizeof(req->remote_addr));
 	copy_param(req->authorization, sizeof(req->authorization), src, "HTTP_AUTHORIZATION");
 	read_host(src, req);
 	copy_param(req->origin, sizeof(req->origin), src, "HTTP_ORIGIN");
@@ -260,6 +276,7 @@ static int keep(const struct service *svc, void (*fn)(const struct service *svc)
 		dup2(null, 0);
 		close(null);
 	}
+	signal(SIGPIPE, SIG_IGN); /* a peer that closed (Redis) is an error to handle, not a death */
 	for (;;) {
 		fn(svc);
 		nanosleep(&pause, NULL);

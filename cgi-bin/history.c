@@ -51,12 +51,32 @@ static int read_all(const char *path, char **buf, size_t *len, char *err, size_t
 			close(fd);
 		return -1;
 	}
-	while (*len < (size_t)st.st_size &&
-	       (n = read(fd, *buf + *len, (size_t)st.st_size - *len)) > 0)
+	while (*len < (size_t)st.st_size) {
+		n = read(fd, *buf + *len, (size_t)st.st_size - *len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) { /* an error, or shorter than it was: not the whole file */
+			snprintf(err, errlen, "cannot read %s", path);
+			free(*buf);
+			*buf = NULL;
+			close(fd);
+			return -1;
+		}
 		*len += (size_t)n;
+	}
 	(*buf)[*len] = '\0';
 	close(fd);
 	return 0;
+}
+
+/* Whether text is one JSON object (what is sent to Redis is joined into /history's array). */
+static int json_object(const char *text)
+{
+	cJSON *o = cJSON_ParseWithOpts(text, NULL, 1);
+	int ok = cJSON_IsObject(o);
+
+	cJSON_Delete(o);
+	return ok;
 }
 
 /* Reads the waiting entries (a line that is not one is dropped, and logged). */
@@ -73,7 +93,7 @@ static int waiting_read(const struct config *cfg, struct waiting *w, char *err, 
 		next = strchr(line, '\n');
 		next = next ? (*next = '\0', next + 1) : line + strlen(line);
 		w->scores[w->n] = strtoll(line, &end, 10);
-		if (end == line || *end != ' ' || end[1] != '{') {
+		if (end == line || *end != ' ' || !json_object(end + 1)) {
 			log_msg("history: dropped a line of %s that is not an entry", path);
 			continue;
 		}

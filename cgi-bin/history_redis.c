@@ -44,8 +44,11 @@ static int read_password(const char *path, char *pw, size_t size, char *err, siz
 static int failed(redisReply *reply, char *err, size_t errlen)
 {
 	if (!reply) {
+		/* Unreachable, or slow past the timeout: not tried again for a while either, so a
+		 * Redis that hangs costs one timeout a second per process, not one a call. */
 		snprintf(err, errlen, "redis %s", conn && conn->errstr[0] ? conn->errstr : "failed");
 		drop();
+		failed_at = mono_ms();
 		return 1;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
@@ -147,7 +150,7 @@ char *history_redis_newest_new(const struct config *cfg, size_t *len, char *err,
 	char stop[24], *text = NULL;
 	const char *argv[4] = { "ZREVRANGE", cfg->redis_key, "0", stop };
 	redisReply *reply;
-	size_t i, total = 3;
+	size_t i, total = 4; /* '[', ']', '\n' and the NUL */
 
 	if (connect_redis(cfg, err, errlen))
 		return NULL;

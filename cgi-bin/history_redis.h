@@ -15,8 +15,8 @@
  * One connection per process, made when first needed, with cfg->redis_timeout_ms for the
  * connect and for every reply, and AUTH with the first line of cfg->redis_password_file when
  * set. After a failure the connection is dropped; a new one is tried at the next call, but not
- * within HISTORY_REDIS_RETRY_MS of a failed connect (a Redis that is away costs a run nothing
- * but that check).
+ * within HISTORY_REDIS_RETRY_MS of a failed connect or call (a Redis that is away, or hangs,
+ * costs a run nothing but that check, and one timeout a second per process).
  *
  * history_redis_add() adds n entries (texts[i] scored scores[i]) and trims the set to its
  * newest cfg->history_size. Returns 0, or -1 with err filled.

@@ -146,6 +146,7 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 	struct figures at_start = { -1, -1, -1 };
 	char msg[128];
 	int64_t started = 0, ended;
+	int began;
 	enum pump_end end;
 	int ret = -1, timed_out = 0, oom = 0, out_cut, err_cut;
 	size_t err_from = 0, err_upto = (size_t)-1;
@@ -190,15 +191,17 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 	}
 	if (child_wait(&c, mono_ms() + 5000))
 		child_kill(&c);
+	/* The start mark may have come only while a cut run was drained: the program had begun. */
+	began = started || (c.out.len && c.out.buf[0] == CONTAINER_START_MARK);
 	if (end == PUMP_STOPPED || end == PUMP_GONE || end == PUMP_ERROR) {
 		/* 503 only when the program did not start: that answer promises nothing ran (a
 		 * front may send the request to another host); a run cut short is a 502. */
-		snprintf(err, errlen, "%s", end == PUMP_STOPPED ? (started ? "service is shutting down: "
+		snprintf(err, errlen, "%s", end == PUMP_STOPPED ? (began ? "service is shutting down: "
 									  "the run was cut short"
 									: "service is shutting down")
 					    : end == PUMP_GONE  ? "client went away"
 								: "sandbox failed while running");
-		res->failure = end == PUMP_STOPPED ? (started ? 502 : 503) : end == PUMP_GONE ? 499 : 500;
+		res->failure = end == PUMP_STOPPED ? (began ? 502 : 503) : end == PUMP_GONE ? 499 : 500;
 		goto out;
 	}
 	if (!started) {
@@ -214,6 +217,8 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 			}
 		} else if (end == PUMP_DEADLINE) {
 			snprintf(err, errlen, "sandbox unavailable: the container did not start in time");
+			if (began) /* at the very end of the wait: it did, and was cut */
+				res->failure = 502;
 		} else if (docker_said(&c, "is not running") || docker_said(&c, "No such container")) {
 			log_msg("container %s was no longer running", ct->name);
 			ret = 1;

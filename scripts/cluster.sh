@@ -62,6 +62,8 @@ beside_base() {
 
 # Each host: the base config with its own port, instance, files, and the shared history.
 source_addr=$(awk '$1 == "default-server" { for (i = 2; i < NF; i++) if ($i == "source") print $(i + 1) }' "$hosts_file")
+[ -n "$source_addr" ] && [ "$(echo "$source_addr" | wc -l)" = 1 ] ||
+    die "$hosts_file: give the front's source address once (default-server source ADDRESS): the hosts believe only it"
 while read -r name addr; do
     port=${addr##*:}
     mkdir -p "$dir/$name"

@@ -129,6 +129,8 @@ lighttpd-drop-in)
     ;;
 esac
 if [ "$server" = front ]; then
+    [ "${SCE_FRONT_BIND:-127.0.0.1}:${SCE_FRONT_PORT:-5000}" != "$SCE_BIND:$SCE_PORT" ] ||
+        die "the front and the host would both listen on $SCE_BIND:$SCE_PORT: set the host's bind (127.0.0.3) or SCE_FRONT_PORT"
     source_addr=${SCE_FRONT_SOURCE:-127.0.0.2}
     front_addresses=$(conf_value front_addresses)
     case " $front_addresses " in

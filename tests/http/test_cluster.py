@@ -126,14 +126,15 @@ class Host:
                               text=True, env=dict(os.environ, SCE_CONFIG=str(self.config)),
                               timeout=120)
 
-    def run_as_front(self, code, client, timeout=60):
+    def run_as_front(self, code, client, timeout=60, headers=None):
         """POST /run straight to this host from the front's address, as the front would send it
         (with the client's address in X-Forwarded-For)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
                                           source_address=(FRONT_SOURCE, 0))
         try:
             conn.request("POST", "/run", json.dumps({"language": "python", "code": code}),
-                         {"Content-Type": "application/json", "X-Forwarded-For": client})
+                         {"Content-Type": "application/json", "X-Forwarded-For": client,
+                          **(headers or {})})
             r = conn.getresponse()
             return r.status, json.loads(r.read())
         finally:
@@ -166,14 +167,14 @@ class Front:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=30)
 
-    def run(self, code, client="127.0.9.1", timeout=60, language="python"):
+    def run(self, code, client="127.0.9.1", timeout=60, language="python", headers=None):
         """POST /run through the front from a loopback address of the client's own; returns
         (status, headers, body as parsed JSON)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
                                           source_address=(client, 0))
         try:
             conn.request("POST", "/run", json.dumps({"language": language, "code": code}),
-                         {"Content-Type": "application/json"})
+                         {"Content-Type": "application/json", **(headers or {})})
             r = conn.getresponse()
             raw = r.read()
             assert r.getheader("Content-Type", "").startswith("application/json"), raw
@@ -292,6 +293,21 @@ def test_the_per_client_cap_sees_the_client_behind_the_front(cluster):
     assert status == 200
     log = (h.dir / "programs.log").read_text()[len(log_before):]
     assert "run from 127.0.42.7 (python): ok" in log, log
+    # Through the front, an X-Forwarded-For of the client's own is replaced, not believed, also
+    # under a name the host's web server reads as the same.
+    for i, forged in enumerate(({"X-Forwarded-For": "203.0.113.66"},
+                                {"X_Forwarded_For": "203.0.113.67"},
+                                {"X.Forwarded~For": "203.0.113.68"})):
+        status, headers, _ = front.run("print('forged')", f"127.0.43.{i + 1}", headers=forged)
+        assert status == 200
+        ran = next(x for x in hosts if headers["x-sce-host"].endswith("/" + x.instance))
+        log = (ran.dir / "programs.log").read_text()
+        assert f"run from 127.0.43.{i + 1} (python): ok" in log and "203.0.113.6" not in log
+    # Had a front let such a second header through, the host believes neither of the two.
+    before = (h.dir / "programs.log").read_text()
+    assert h.run_as_front("print('two')", "127.0.44.1", headers={"X_Forwarded_For": "6.6.6.6"})[0] == 200
+    log = (h.dir / "programs.log").read_text()[len(before):]
+    assert "run from 127.0.0.2 (python): ok" in log and "6.6.6.6" not in log, log
     settled(hosts)
 
 

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "history.h"
 #include "history_store.h"
 #include "spawn.h"
 #include "tmpdir.h"
@@ -290,10 +292,82 @@ static void test_writer_killed_mid_write(void **state)
 	assert_int_equal(count_files(".tmp"), 0);
 }
 
+
+/* The Redis backend with Redis away (a port where nothing listens): every entry is kept, in this
+ * host's file and waiting for Redis, the newest history_size of them; a line of the waiting file
+ * that is not an entry is dropped; the flush leaves them when Redis is still away. */
+static void test_entries_wait_while_redis_is_away(void **state)
+{
+	struct config cfg;
+	char err[256], waiting[256], *text;
+	size_t len;
+	int degraded, unreadable, i, fd;
+	FILE *f;
+
+	(void)state;
+	config_defaults(&cfg);
+	strcpy(cfg.history_backend, "redis");
+	cfg.redis_port = 1; /* nothing listens: refused at once */
+	cfg.history_size = 3;
+	snprintf(cfg.history_path, sizeof(cfg.history_path), "%s", path);
+	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", dir);
+	snprintf(waiting, sizeof(waiting), "%s/history-waiting", dir);
+	assert_int_equal(history_waiting(&cfg), 0);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(history_record(&cfg, entry(i), err, sizeof(err)), 0);
+	assert_int_equal(history_waiting(&cfg), 3);
+	assert_int_equal(history_degraded(&cfg), 1);
+	/* a line that is not an entry (a hand edit, a disk error) is dropped, not sent */
+	f = fopen(waiting, "a");
+	assert_non_null(f);
+	fputs("garbage\n", f);
+	fclose(f);
+	history_flush(&cfg);
+	assert_int_equal(history_waiting(&cfg), 4); /* untouched: Redis is still away */
+	assert_int_equal(history_record(&cfg, entry(5), err, sizeof(err)), 0);
+	f = fopen(waiting, "r");
+	assert_non_null(f);
+	{
+		char line[256];
+		int n = 0;
+		long long prev = 0, score;
+
+		while (fgets(line, sizeof(line), f)) {
+			assert_int_equal(sscanf(line, "%lld", &score), 1);
+			assert_true(score >= prev); /* oldest first */
+			prev = score;
+			assert_non_null(strstr(line, n == 0 ? "{\"n\":3}" : n == 1 ? "{\"n\":4}"
+									  : "{\"n\":5}"));
+			n++;
+		}
+		assert_int_equal(n, 3);
+	}
+	fclose(f);
+	/* /history answers this host's own copy, marked degraded */
+	text = history_newest_new(&cfg, &len, &degraded, &unreadable, err, sizeof(err));
+	assert_non_null(text);
+	assert_int_equal(degraded, 1);
+	assert_string_equal(text, "[{\"n\":5},{\"n\":4},{\"n\":3}]\n");
+	free(text);
+	/* the waiting file is the service's alone */
+	fd = open(waiting, O_RDONLY);
+	{
+		struct stat st;
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
+	close(fd);
+	/* the file backend has nothing waiting, whatever is there */
+	strcpy(cfg.history_backend, "file");
+	assert_int_equal(history_waiting(&cfg), 0);
+	assert_int_equal(history_degraded(&cfg), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_missing_is_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_entries_wait_while_redis_is_away, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newest_first_and_trimmed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_file_is_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_is_not_followed, setup, teardown),
