@@ -167,13 +167,17 @@ class Front:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=30)
 
-    def run(self, code, client="127.0.9.1", timeout=60, language="python", headers=None):
+    def run(self, code, client="127.0.9.1", timeout=60, language="python", headers=None,
+            stdin=None):
         """POST /run through the front from a loopback address of the client's own; returns
         (status, headers, body as parsed JSON)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
                                           source_address=(client, 0))
         try:
-            conn.request("POST", "/run", json.dumps({"language": language, "code": code}),
+            request = {"language": language, "code": code}
+            if stdin is not None:
+                request["stdin"] = stdin
+            conn.request("POST", "/run", json.dumps(request),
                          {"Content-Type": "application/json", **(headers or {})})
             r = conn.getresponse()
             raw = r.read()
@@ -495,3 +499,13 @@ def test_make_cluster(tmp_path):
     assert leftover == [], leftover
     left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout
     assert left == "", left  # redis, the hosts' servers and programs, the front: all gone
+
+
+def test_a_request_larger_than_the_fronts_buffer(cluster):
+    """The longest input (64 KiB, here as escapes JSON allows) is more than the front holds to
+    send again: it is answered all the same."""
+    redis, hosts, front = cluster
+    status, headers, body = front.run("import sys\nprint(len(sys.stdin.buffer.read()))",
+                                      "127.0.95.1", stdin="\u0001" * 65536)
+    assert status == 200 and body["output"] == "65536\n", body
+    settled(hosts)
