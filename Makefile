@@ -163,7 +163,7 @@ install: htdocs/index.html
 		build/install/run.fcgi build/install/history.fcgi
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(SHAREDIR)/htdocs/errors \
 		$(DESTDIR)$(SHAREDIR)/htdocs/examples $(DESTDIR)$(SHAREDIR)/scripts \
-		$(DESTDIR)$(SHAREDIR)/images \
+		$(DESTDIR)$(SHAREDIR)/images $(DESTDIR)$(SHAREDIR)/conf/front-errors \
 		$(DESTDIR)$(CONFDIR) $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available \
 		$(DESTDIR)$(SYSCONFDIR)/nginx/snippets $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -d -m 0700 $(DESTDIR)$(STATEDIR)
@@ -172,7 +172,11 @@ install: htdocs/index.html
 		htdocs/api.txt $(DESTDIR)$(SHAREDIR)/htdocs/
 	install -m 0644 htdocs/errors/*.html $(DESTDIR)$(SHAREDIR)/htdocs/errors/
 	install -m 0644 htdocs/examples/*.json $(DESTDIR)$(SHAREDIR)/htdocs/examples/
-	install -m 0755 scripts/build-images.sh scripts/spawn.sh $(DESTDIR)$(SHAREDIR)/scripts/
+	install -m 0755 scripts/build-images.sh scripts/spawn.sh scripts/front.sh \
+		$(DESTDIR)$(SHAREDIR)/scripts/
+	# the multi-host front (docs/SCALING.md): scripts/front.sh reads them from here
+	install -m 0644 conf/haproxy.cfg conf/haproxy-hosts.cfg $(DESTDIR)$(SHAREDIR)/conf/
+	install -m 0644 conf/front-errors/*.http $(DESTDIR)$(SHAREDIR)/conf/front-errors/
 	install -m 0644 images/*.js $(DESTDIR)$(SHAREDIR)/images/
 	install -m 0755 images/*.sh $(DESTDIR)$(SHAREDIR)/images/
 	install -m 0644 scripts/lib.sh $(DESTDIR)$(SHAREDIR)/scripts/

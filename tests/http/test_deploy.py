@@ -70,6 +70,14 @@ def test_install_tree(tmp_path):
     assert p.returncode == 0, p.stderr
     assert [line.split(":", 1)[0] for line in p.stdout.splitlines()] == [
         "image sce-python", "image sce-node", "image sce-ruby", "image sce-gcc"], p.stdout
+    # the multi-host front's config, installed beside the script that runs it, checks
+    share = dest / "opt/sce/share/safe-code-executor"
+    assert (share / "scripts/front.sh").stat().st_mode & 0o111
+    p = subprocess.run(["haproxy", "-c", "-f", str(share / "conf/haproxy.cfg"), "-f",
+                        str(share / "conf/haproxy-hosts.cfg")], capture_output=True, text=True,
+                       env={"SCE_HOME": str(share), "SCE_FRONT_BIND": "127.0.0.1",
+                            "SCE_FRONT_PORT": "5000", "PATH": os.environ["PATH"]})
+    assert p.returncode == 0 and "Configuration file is valid" in p.stdout, p.stdout + p.stderr
     subprocess.run(["make", "-C", str(ROOT), "--no-print-directory", "uninstall",
                     f"DESTDIR={dest}", "PREFIX=/opt/sce"], check=True, capture_output=True)
     assert not (dest / "opt/sce/lib/safe-code-executor").exists()
