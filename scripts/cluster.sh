@@ -40,18 +40,21 @@ trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
-    die "something answers on 127.0.0.1:$redis_port already (stop it, or set SCE_REDIS_PORT)"
+if [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ]; then
+    # Debian's redis-server package starts one where systemd runs: use it, leave it running.
+    echo "Redis on 127.0.0.1:$redis_port (already running: used as it is, not stopped)"
+else
+    redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir/redis" --appendonly yes \
+        --daemonize no --loglevel warning >"$dir/redis/redis.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 50); do
+        [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break
+        sleep 0.1
+    done
+    [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] ||
+        die "redis-server did not start on 127.0.0.1:$redis_port: $dir/redis/redis.log"
+    echo "Redis on 127.0.0.1:$redis_port"
 fi
-redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir/redis" --appendonly yes \
-    --daemonize no --loglevel warning >"$dir/redis/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do
-    redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
-    sleep 0.1
-done
-redis-cli -p "$redis_port" ping >/dev/null 2>&1 || die "redis-server did not start: $dir/redis/redis.log"
-echo "Redis on 127.0.0.1:$redis_port"
 
 # A path of the base config, absolute (the hosts' configs are elsewhere).
 beside_base() {
