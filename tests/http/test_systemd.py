@@ -18,8 +18,8 @@ from conftest import DOCKER, ROOT, containers_of, remove_containers
 IMAGE = "sce-systemd-test:3"
 # systemd, the programs' libraries, cgi-fcgi; Debian's lighttpd, nginx and spawn-fcgi (the path
 # without systemd) and curl to ask them.
-PACKAGES = ("systemd,systemd-sysv,libfcgi0ldbl,libcjson1,libhiredis0.14,libfcgi-bin,procps,lighttpd,nginx,"
-            "spawn-fcgi,curl")
+PACKAGES = ("systemd,systemd-sysv,libfcgi0ldbl,libcjson1,libhiredis0.14,libfcgi-bin,procps,"
+            "lighttpd,nginx,spawn-fcgi,curl")
 UNITS = ["safe-code-executor-run.socket", "safe-code-executor-run.service",
          "safe-code-executor-history.socket", "safe-code-executor-history.service"]
 
