@@ -230,10 +230,8 @@ void run_handle(const struct service *svc, const struct request *req, struct res
 	status = take_host(cfg, req, res);
 	if (!status)
 		status = take_slots(cfg, req, slots, res);
-	if (!status && drain_is_on(cfg)) { /* drained while it waited for its turn */
+	if (!status && (status = take_host(cfg, req, res))) /* drained while it waited its turn */
 		release_slots(slots);
-		status = refuse(res, req, 503, 2, "this host is draining: not run here, try again");
-	}
 	if (status) {
 		metrics_count_refusal(cfg, status);
 		goto out;
