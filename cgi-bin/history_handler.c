@@ -42,12 +42,14 @@ static void healthz(const struct config *cfg, struct response *res)
 
 /* Whether Docker answers and has the images, the images' versions, and whether the shared
  * history (Redis) answers. A probe may come often,
- * from anyone the web server lets through: the answer is kept for READY_CACHE_S seconds, so a
- * flood of /readyz does not become a flood of docker processes. */
+ * from anyone the web server lets through: Docker's answer is kept for READY_CACHE_S seconds, so
+ * a flood of /readyz does not become a flood of docker processes. Redis is asked each time (one
+ * PING on the connection the process keeps, and nothing within a second of a failure), so the
+ * answer turns back the moment Redis does. */
 #define READY_CACHE_S 2
 
 struct engine {
-	int docker_ok, images_ok, history_degraded;
+	int docker_ok, images_ok;
 	char versions[LANGUAGES_MAX][32];
 };
 
@@ -62,7 +64,6 @@ static const struct engine *engine_state(const struct config *cfg)
 		memset(&e, 0, sizeof(e));
 		e.docker_ok = container_engine_ok(cfg);
 		e.images_ok = e.docker_ok && container_images(cfg, e.versions) == 1;
-		e.history_degraded = history_degraded(cfg);
 		checked = now;
 		known = 1;
 	}
@@ -88,7 +89,7 @@ static void readyz(const struct config *cfg, struct response *res)
 	    !(warm = cJSON_AddObjectToObject(o, "warm")) ||
 	    !cJSON_AddBoolToObject(o, "warm_pool_filled", pool_ok) ||
 	    !cJSON_AddStringToObject(o, "history", cfg->history_backend) ||
-	    !cJSON_AddBoolToObject(o, "history_degraded", e->history_degraded) ||
+	    !cJSON_AddBoolToObject(o, "history_degraded", history_degraded(cfg)) ||
 	    !cJSON_AddNumberToObject(o, "history_waiting", (double)history_waiting(cfg)))
 		goto fail;
 	for (i = 0; i < cfg->langs.n; i++)

@@ -39,26 +39,6 @@ static int read_password(const char *path, char *pw, size_t size, char *err, siz
 	return ret;
 }
 
-/* A reply that is an error, or none (the connection failed): err filled, the connection dropped
- * when it failed. Frees reply when it is an error. */
-static int failed(redisReply *reply, char *err, size_t errlen)
-{
-	if (!reply) {
-		/* Unreachable, or slow past the timeout: not tried again for a while either, so a
-		 * Redis that hangs costs one timeout a second per process, not one a call. */
-		snprintf(err, errlen, "redis %s", conn && conn->errstr[0] ? conn->errstr : "failed");
-		drop();
-		failed_at = mono_ms();
-		return 1;
-	}
-	if (reply->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errlen, "redis: %.200s", reply->str);
-		freeReplyObject(reply);
-		return 1;
-	}
-	return 0;
-}
-
 static int connect_redis(const struct config *cfg, char *err, size_t errlen)
 {
 	struct timeval tv = { cfg->redis_timeout_ms / 1000, (cfg->redis_timeout_ms % 1000) * 1000 };
@@ -85,8 +65,13 @@ static int connect_redis(const struct config *cfg, char *err, size_t errlen)
 			goto fail;
 		reply = redisCommandArgv(conn, 2, argv, NULL);
 		memset(pw, 0, sizeof(pw));
-		if (failed(reply, err, errlen))
+		if (!reply || reply->type == REDIS_REPLY_ERROR) {
+			snprintf(err, errlen, "redis AUTH: %.200s",
+				 reply ? reply->str : conn->errstr);
+			if (reply)
+				freeReplyObject(reply);
 			goto fail;
+		}
 		freeReplyObject(reply);
 	}
 	failed_at = -1;
@@ -97,22 +82,74 @@ fail:
 	return -1;
 }
 
+/* Sends n commands at once (cmds[i] of argcs[i] words) and reads their n replies into replies[]
+ * (each freed by the caller; an error reply is one too). A connection made earlier that fails
+ * at once (Redis restarted since, or closed it when idle) is made again, and the commands sent
+ * once more: every command here may be sent twice. Returns 0, or -1 with err filled, no reply
+ * kept, the connection dropped and no new one tried for HISTORY_REDIS_RETRY_MS. */
+static int exchange(const struct config *cfg, size_t n, const int *argcs, const char **const *cmds,
+		    redisReply **replies, char *err, size_t errlen)
+{
+	size_t i, got = 0;
+	int attempt, ok = 0;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		int had = conn != NULL;
+
+		if (connect_redis(cfg, err, errlen))
+			return -1;
+		ok = 1;
+		for (i = 0; i < n && ok; i++)
+			ok = redisAppendCommandArgv(conn, argcs[i], cmds[i], NULL) == REDIS_OK;
+		for (got = 0; got < n && ok; got++) {
+			if (redisGetReply(conn, (void **)&replies[got]) != REDIS_OK)
+				break;
+		}
+		if (ok && got == n)
+			break;
+		ok = 0;
+		snprintf(err, errlen, "redis %s", conn->errstr[0] ? conn->errstr : "failed");
+		while (got)
+			freeReplyObject(replies[--got]);
+		drop();
+		if (!had)
+			break;
+	}
+	if (!ok)
+		failed_at = mono_ms();
+	return ok ? 0 : -1;
+}
+
+/* The first error among n replies, into err: 1 when there was one. */
+static int any_error(redisReply **replies, size_t n, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (replies[i]->type == REDIS_REPLY_ERROR) {
+			snprintf(err, errlen, "redis: %.200s", replies[i]->str);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int history_redis_add(const struct config *cfg, const char *const *texts, const long long *scores,
 		      size_t n, char *err, size_t errlen)
 {
 	const char **argv = calloc(2 + 2 * n, sizeof(*argv));
 	char (*nums)[24] = calloc(n ? n : 1, sizeof(*nums)), stop[24];
 	const char *trim[4] = { "ZREMRANGEBYRANK", cfg->redis_key, "0", stop };
-	redisReply *reply;
+	const char **const cmds[2] = { argv, trim };
+	int argcs[2] = { (int)(2 + 2 * n), 4 };
+	redisReply *replies[2];
 	size_t i;
-	int ret = -1, bad = 0;
+	int ret = -1;
 
 	if (!argv || !nums) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	if (connect_redis(cfg, err, errlen))
-		goto out;
 	argv[0] = "ZADD";
 	argv[1] = cfg->redis_key;
 	for (i = 0; i < n; i++) {
@@ -122,23 +159,11 @@ int history_redis_add(const struct config *cfg, const char *const *texts, const 
 	}
 	/* Ranks from the lowest score: all but the newest history_size. */
 	snprintf(stop, sizeof(stop), "%d", -cfg->history_size - 1);
-	if (redisAppendCommandArgv(conn, (int)(2 + 2 * n), argv, NULL) != REDIS_OK ||
-	    redisAppendCommandArgv(conn, 4, trim, NULL) != REDIS_OK) {
-		failed(NULL, err, errlen);
+	if (exchange(cfg, 2, argcs, cmds, replies, err, errlen))
 		goto out;
-	}
-	for (i = 0; i < 2; i++) { /* both replies read, so the connection stays in step */
-		if (redisGetReply(conn, (void **)&reply) != REDIS_OK) {
-			failed(NULL, err, errlen);
-			goto out;
-		}
-		if (reply->type == REDIS_REPLY_ERROR && !bad) {
-			snprintf(err, errlen, "redis: %.200s", reply->str);
-			bad = 1;
-		}
-		freeReplyObject(reply);
-	}
-	ret = bad ? -1 : 0;
+	ret = any_error(replies, 2, err, errlen) ? -1 : 0;
+	freeReplyObject(replies[0]);
+	freeReplyObject(replies[1]);
 out:
 	free(argv);
 	free(nums);
@@ -149,15 +174,16 @@ char *history_redis_newest_new(const struct config *cfg, size_t *len, char *err,
 {
 	char stop[24], *text = NULL;
 	const char *argv[4] = { "ZREVRANGE", cfg->redis_key, "0", stop };
+	const char **const cmds[1] = { argv };
+	const int argcs[1] = { 4 };
 	redisReply *reply;
 	size_t i, total = 4; /* '[', ']', '\n' and the NUL */
 
-	if (connect_redis(cfg, err, errlen))
-		return NULL;
 	snprintf(stop, sizeof(stop), "%d", cfg->history_size - 1);
-	reply = redisCommandArgv(conn, 4, argv, NULL);
-	if (failed(reply, err, errlen))
+	if (exchange(cfg, 1, argcs, cmds, &reply, err, errlen))
 		return NULL;
+	if (any_error(&reply, 1, err, errlen))
+		goto out;
 	if (reply->type != REDIS_REPLY_ARRAY) {
 		snprintf(err, errlen, "redis: %s is not a sorted set", cfg->redis_key);
 		goto out;
@@ -188,13 +214,14 @@ out:
 int history_redis_ping(const struct config *cfg, char *err, size_t errlen)
 {
 	const char *argv[1] = { "PING" };
+	const char **const cmds[1] = { argv };
+	const int argcs[1] = { 1 };
 	redisReply *reply;
+	int ret;
 
-	if (connect_redis(cfg, err, errlen))
+	if (exchange(cfg, 1, argcs, cmds, &reply, err, errlen))
 		return -1;
-	reply = redisCommandArgv(conn, 1, argv, NULL);
-	if (failed(reply, err, errlen))
-		return -1;
+	ret = any_error(&reply, 1, err, errlen) ? -1 : 0;
 	freeReplyObject(reply);
-	return 0;
+	return ret;
 }

@@ -14,7 +14,9 @@
  *
  * One connection per process, made when first needed, with cfg->redis_timeout_ms for the
  * connect and for every reply, and AUTH with the first line of cfg->redis_password_file when
- * set. After a failure the connection is dropped; a new one is tried at the next call, but not
+ * set. A connection made earlier that fails at once (Redis restarted, or it closed an idle one)
+ * is made again and the commands sent once more. After a failure the connection is dropped; a
+ * new one is tried at the next call, but not
  * within HISTORY_REDIS_RETRY_MS of a failed connect or call (a Redis that is away, or hangs,
  * costs a run nothing but that check, and one timeout a second per process).
  *

@@ -1,9 +1,11 @@
 """history.json: newest first, the last 10, no lost update under concurrency, recovery from a bad file."""
 import concurrent.futures
+import json
 import os
 import re
 import secrets
 import socket
+import subprocess
 import time
 
 import requests
@@ -143,3 +145,43 @@ def test_a_redis_that_never_answers_costs_a_run_its_timeout_only(tmp_path):
     finally:
         stop_stack(s, proc)
         silent.close()
+
+
+def test_a_restarted_redis_is_reached_at_once(tmp_path):
+    """Each worker keeps its Redis connection. Redis restarted while they are idle: the next
+    /history of every worker reconnects and answers from Redis, not this host's own copy."""
+    from conftest import free_port
+    port = free_port()
+
+    def start_redis():
+        proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port),
+                                 "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True,
+                             text=True).stdout.strip() != "PONG":
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.1)
+        return proc
+
+    redis = start_redis()
+    s, proc = start_stack(tmp_path, f"history_backend = redis\nredis_port = {port}\n"
+                             "workers = 4\nper_client_runs = 1\nper_client_waiting = 1\n")
+    try:
+        assert s.run("python", "print('before')")[0] == 200
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:  # every worker connects
+            assert all(e == "before\n" for e in pool.map(
+                lambda _: s.history()[0]["output"], range(40)))
+        redis.kill()
+        redis.wait()
+        redis = start_redis()  # empty: nothing saved
+        entry = json.dumps({"id": "f" * 32, "output": "from the new redis\n"})
+        subprocess.run(["redis-cli", "-p", str(port), "ZADD", "sce:history", "1", entry], check=True,
+                       capture_output=True)
+        seen = [s.history() for _ in range(20)]
+        assert all(h == [json.loads(entry)] for h in seen), seen
+        assert "answering this host's own copy" not in s.log()
+    finally:
+        stop_stack(s, proc)
+        redis.kill()
+        redis.wait()
