@@ -1,6 +1,7 @@
 /* history_redis.c - the shared history in Redis (hiredis): ZADD, ZREMRANGEBYRANK, ZREVRANGE. */
 #include "history_redis.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,25 @@
 #include "spawn.h"
 
 static redisContext *conn;
-static int64_t failed_at = -1; /* mono_ms() of the last failed connect */
+static int64_t failed_at = -1; /* mono_ms() of the last slow failure */
+
+/* A failure that took time (a Redis that hangs, or a host that does not answer) is not tried
+ * again for HISTORY_REDIS_RETRY_MS; a quick one (connection refused: Redis stopped) is, at the
+ * next call, so the history is shared again as soon as Redis is back. */
+static void failed_since(const struct config *cfg, int64_t began)
+{
+	int64_t now = mono_ms();
+
+	failed_at = now - began >= cfg->redis_timeout_ms / 2 ? now : -1;
+}
+
+/* Whether a connection failed because the other end closed it (Redis restarted, or it dropped
+ * an idle client), rather than by a timeout. */
+static int closed_by_peer(const redisContext *c)
+{
+	return c->err == REDIS_ERR_EOF ||
+	       (c->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE));
+}
 
 static void drop(void)
 {
@@ -42,6 +61,7 @@ static int read_password(const char *path, char *pw, size_t size, char *err, siz
 static int connect_redis(const struct config *cfg, char *err, size_t errlen)
 {
 	struct timeval tv = { cfg->redis_timeout_ms / 1000, (cfg->redis_timeout_ms % 1000) * 1000 };
+	int64_t began = mono_ms();
 	char pw[512];
 	redisReply *reply;
 
@@ -78,20 +98,21 @@ static int connect_redis(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 fail:
 	drop();
-	failed_at = mono_ms();
+	failed_since(cfg, began);
 	return -1;
 }
 
 /* Sends n commands at once (cmds[i] of argcs[i] words) and reads their n replies into replies[]
- * (each freed by the caller; an error reply is one too). A connection made earlier that fails
- * at once (Redis restarted since, or closed it when idle) is made again, and the commands sent
+ * (each freed by the caller; an error reply is one too). A connection made earlier that Redis
+ * closed (restarted since, or it dropped an idle client) is made again, and the commands sent
  * once more: every command here may be sent twice. Returns 0, or -1 with err filled, no reply
- * kept, the connection dropped and no new one tried for HISTORY_REDIS_RETRY_MS. */
+ * kept and the connection dropped (failed_since). */
 static int exchange(const struct config *cfg, size_t n, const int *argcs, const char **const *cmds,
 		    redisReply **replies, char *err, size_t errlen)
 {
 	size_t i, got = 0;
-	int attempt, ok = 0;
+	int attempt, ok = 0, again;
+	int64_t began = mono_ms();
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		int had = conn != NULL;
@@ -109,14 +130,15 @@ static int exchange(const struct config *cfg, size_t n, const int *argcs, const 
 			break;
 		ok = 0;
 		snprintf(err, errlen, "redis %s", conn->errstr[0] ? conn->errstr : "failed");
+		again = had && closed_by_peer(conn);
 		while (got)
 			freeReplyObject(replies[--got]);
 		drop();
-		if (!had)
+		if (!again)
 			break;
 	}
 	if (!ok)
-		failed_at = mono_ms();
+		failed_since(cfg, began);
 	return ok ? 0 : -1;
 }
 

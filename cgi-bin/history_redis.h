@@ -14,11 +14,12 @@
  *
  * One connection per process, made when first needed, with cfg->redis_timeout_ms for the
  * connect and for every reply, and AUTH with the first line of cfg->redis_password_file when
- * set. A connection made earlier that fails at once (Redis restarted, or it closed an idle one)
- * is made again and the commands sent once more. After a failure the connection is dropped; a
- * new one is tried at the next call, but not
- * within HISTORY_REDIS_RETRY_MS of a failed connect or call (a Redis that is away, or hangs,
- * costs a run nothing but that check, and one timeout a second per process).
+ * set. A connection made earlier that Redis closed (restarted, or it dropped an idle client) is
+ * made again and the commands sent once more. After a failure the connection is dropped; a new
+ * one is tried at the next call, but not within HISTORY_REDIS_RETRY_MS of a failure that took
+ * time (a Redis that hangs, or a host that does not answer, costs a run nothing but that check,
+ * and one timeout a second per process); a refused connection (Redis stopped) costs nothing, so
+ * the next call tries again.
  *
  * history_redis_add() adds n entries (texts[i] scored scores[i]) and trims the set to its
  * newest cfg->history_size. Returns 0, or -1 with err filled.

@@ -430,11 +430,10 @@ def test_redis_away_and_back(cluster):
             assert status == 200 and body["output"] == m + "\n"
             assert time.monotonic() - start < 5
         for h in hosts:
-            r = requests.get(h.base + "/readyz", timeout=10)
-            assert r.status_code in (200, 503)  # 503 only while a warm pool refills: none here
-            assert r.status_code == 200, r.text
-            wait_until(lambda: requests.get(h.base + "/readyz", timeout=10).json()[
-                "history_degraded"], 10, "readyz to see Redis away")
+            # ready (once the warm pool refilled after the runs), and degraded
+            wait_until(lambda: requests.get(h.base + "/readyz", timeout=10).status_code == 200,
+                       15, "readyz 200 with Redis away")
+            assert requests.get(h.base + "/readyz", timeout=10).json()["history_degraded"]
         waiting = sum(h.metric("sce_history_waiting_entries") for h in hosts)
         assert waiting >= 6
         # /history still answers: each host its own copy.

@@ -650,7 +650,9 @@ class Faults:
         s = args.seconds
         self.fill_s = min(max(s / 40, 5), 20)
         self.lock_min_s = 4
-        self.lock_max_s = min(max(s / 45, 8), 20)
+        # The probe of a held lock is a run: under the soak's load it may wait several seconds
+        # for one of the run slots before it gets to the lock, hence the patience.
+        self.lock_max_s = min(max(s / 45, 15), 20)
         self.gap_s = min(max(s / 60, 2), 15)
 
     def plan(self):
