@@ -189,10 +189,61 @@ static void watch_client(const struct source *src, struct request *req)
 	req->client_fd = src->rq->ipcFd;
 }
 
+/* The head and body of an answer; with streamed set, the head of a streamed one (no length, no
+ * buffering by nginx) and no body. */
+static void write_answer(const struct source *src, const struct config *cfg,
+			 const struct request *req, const struct response *res, int streamed);
+
 static void write_response(const struct source *src, const struct config *cfg,
 			   const struct request *req, const struct response *res)
 {
-	char head[2048], extra[1536] = "";
+	write_answer(src, cfg, req, res, 0);
+}
+
+/* A streamed answer (struct sink) through the source it came from. */
+struct streaming {
+	const struct source *src;
+	const struct config *cfg;
+	const struct request *req;
+};
+
+static int flushed(const struct source *src)
+{
+	if (src->rq)
+		return FCGX_FFlush(src->rq->out) || FCGX_GetError(src->rq->out) ? -1 : 0;
+	return fflush(stdout) || ferror(stdout) ? -1 : 0;
+}
+
+static int sink_begin(struct sink *k, const char *content_type)
+{
+	struct streaming *st = k->ctx;
+	struct response head = RESPONSE_INIT;
+
+	head.status = 200;
+	head.content_type = content_type;
+	k->begun = 1;
+	write_answer(st->src, st->cfg, st->req, &head, 1);
+	if (flushed(st->src))
+		k->broken = 1;
+	return k->broken ? -1 : 0;
+}
+
+static int sink_write(struct sink *k, const char *data, size_t len)
+{
+	struct streaming *st = k->ctx;
+
+	if (k->broken)
+		return -1;
+	put(st->src, data, len);
+	if (flushed(st->src))
+		k->broken = 1;
+	return k->broken ? -1 : 0;
+}
+
+static void write_answer(const struct source *src, const struct config *cfg,
+			 const struct request *req, const struct response *res, int streamed)
+{
+	char head[2048], extra[1536] = "", length[48];
 	int n = 0;
 
 	if (req->cors_origin[0])
@@ -215,10 +266,14 @@ static void write_response(const struct source *src, const struct config *cfg,
 			      res->retry_after);
 	if (res->content_type && !strncmp(res->content_type, "text/html", 9))
 		snprintf(extra + n, sizeof(extra) - (size_t)n, "Content-Security-Policy: %s\r\n", CSP);
+	if (streamed)
+		snprintf(length, sizeof(length), "X-Accel-Buffering: no\r\n");
+	else
+		snprintf(length, sizeof(length), "Content-Length: %zu\r\n", res->body_len);
 	n = snprintf(head, sizeof(head),
 		     "Status: %d %s\r\n"
 		     "Content-Type: %s\r\n"
-		     "Content-Length: %zu\r\n"
+		     "%s"
 		     "X-Content-Type-Options: nosniff\r\n"
 		     "Cache-Control: no-store\r\n"
 		     "X-SCE-Host: %s\r\n"
@@ -226,9 +281,9 @@ static void write_response(const struct source *src, const struct config *cfg,
 		     "\r\n",
 		     res->status, http_reason(res->status),
 		     res->content_type ? res->content_type : "application/json; charset=utf-8",
-		     res->body_len, cfg->host_label, extra);
+		     length, cfg->host_label, extra);
 	put(src, head, (size_t)n);
-	if (strcmp(req->method, "HEAD") && res->body)
+	if (!streamed && strcmp(req->method, "HEAD") && res->body)
 		put(src, res->body, res->body_len);
 }
 
@@ -237,6 +292,8 @@ static void serve(const struct source *src, const struct service *svc, handler_f
 	const struct config *cfg = svc->cfg;
 	struct request req = REQUEST_INIT;
 	struct response res = RESPONSE_INIT;
+	struct streaming st = { src, cfg, &req };
+	struct sink sink = { sink_begin, sink_write, &st, 0, 0 };
 
 	char err[256];
 	int status;
@@ -255,11 +312,13 @@ static void serve(const struct source *src, const struct service *svc, handler_f
 	} else {
 		if (!strcmp(req.method, "POST") && req.body)
 			watch_client(src, &req);
+		req.sink = &sink;
 		handle(svc, &req, &res);
 	}
-	if (!res.body)
+	if (!res.body && !sink.begun)
 		response_error(&res, 500, "internal error");
-	write_response(src, cfg, &req, &res);
+	if (!sink.begun) /* a streamed answer has been written */
+		write_response(src, cfg, &req, &res);
 	response_release(&res);
 	free(req.body);
 }

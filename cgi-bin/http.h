@@ -7,6 +7,19 @@
 
 struct cJSON;
 
+/*
+ * Where a handler may stream its answer instead of filling a response. begin() writes the head
+ * (200, the content type, the headers every answer carries, no length, no buffering by a proxy);
+ * write() one part, flushed at once. Each returns 0, or -1 once the client is gone. Once begun,
+ * the front writes nothing of the response.
+ */
+struct sink {
+	int (*begin)(struct sink *k, const char *content_type);
+	int (*write)(struct sink *k, const char *data, size_t len);
+	void *ctx;
+	int begun, broken;
+};
+
 struct request {
 	char method[16];
 	char path[1024];          /* SCRIPT_NAME + PATH_INFO, without the query string */
@@ -23,6 +36,7 @@ struct request {
 	char *body;               /* NUL-terminated; NULL when not read (too large, or not a POST) */
 	size_t body_len;
 	int client_fd;            /* readable once the client has gone away; -1 when unknown */
+	struct sink *sink;        /* for a streamed answer; NULL when none can be */
 };
 
 #define REQUEST_INIT { .content_length = -1, .client_fd = -1 }

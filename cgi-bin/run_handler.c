@@ -18,6 +18,7 @@
 #include "pool.h"
 #include "sandbox.h"
 #include "slots.h"
+#include "sse.h"
 #include "spawn.h"
 #include "sweep.h"
 #include "utf8.h"
@@ -202,16 +203,79 @@ static void release_slots(int fds[3])
 		slot_release(fds[i]);
 }
 
+/* A streamed answer (Accept: text/event-stream; not a browser's form post, which gets HTML). */
+static int wants_stream(const struct request *req)
+{
+	return req->sink && strstr(req->accept, "text/event-stream") != NULL;
+}
+
+static int stream_begin(void *ctx)
+{
+	struct sink *k = ctx;
+
+	return k->begin(k, "text/event-stream; charset=utf-8");
+}
+
+static int stream_write(void *ctx, const char *data, size_t len)
+{
+	struct sink *k = ctx;
+
+	return k->write(k, data, len);
+}
+
+/* The end of a streamed run that failed after it began: its error, with the status it would
+ * have had. */
+static void stream_error(struct run_stream *s, int status, const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *json = NULL, *ev = NULL;
+
+	if (o && cJSON_AddStringToObject(o, "error", msg) && cJSON_AddNumberToObject(o, "status", status))
+		json = cJSON_PrintUnformatted(o);
+	if (json && (ev = sse_event_new("error", json)))
+		stream_write(s->ctx, ev, strlen(ev));
+	free(ev);
+	cJSON_free(json);
+	cJSON_Delete(o);
+}
+
+/* The end of a streamed run: the result, exactly the ordinary answer. A run that ended without
+ * starting (a compile error) begins the stream here, with the compiler's messages. */
+static void stream_result(struct run_stream *s, const struct run_result *r, const cJSON *answer)
+{
+	char *json = cJSON_PrintUnformatted(answer), *ev = NULL;
+	size_t used;
+
+	if (!s->begun) {
+		s->begun = 1;
+		if (s->begin(s->ctx))
+			goto out;
+	}
+	if (!s->compile_sent && r->compile_output[0]) {
+		ev = sse_text_new("compile", r->compile_output, strlen(r->compile_output), 1, &used);
+		if (ev && stream_write(s->ctx, ev, strlen(ev)))
+			goto out;
+		free(ev);
+		ev = NULL;
+	}
+	if (json && (ev = sse_event_new("result", json)))
+		stream_write(s->ctx, ev, strlen(ev));
+out:
+	free(ev);
+	cJSON_free(json);
+}
+
 void run_handle(const struct service *svc, const struct request *req, struct response *res)
 {
 	const struct config *cfg = svc->cfg;
 	struct run_request rr = RUN_REQUEST_INIT;
 	struct run_result result = RUN_RESULT_INIT;
-	struct interrupt intr = { svc->stop, req->client_fd };
+	struct interrupt intr = { .stop = svc->stop, .gone_fd = req->client_fd };
 	struct run_spec spec;
 	cJSON *answer = NULL, *entry;
 	char err[256];
 	int status, slots[3] = { -1, -1, -1 }, ran;
+	struct run_stream stream = { stream_begin, stream_write, NULL, 0, 0, 0, 0, 0, 0, 0 };
 
 	status = request_route(req, "/run", "POST", cfg->api_token, cfg->max_body, err, sizeof(err));
 	if (!status)
@@ -236,7 +300,9 @@ void run_handle(const struct service *svc, const struct request *req, struct res
 		metrics_count_refusal(cfg, status);
 		goto out;
 	}
-	spec = (struct run_spec){ rr.lang, rr.code, rr.code_len, rr.input, rr.input_len, &intr };
+	spec = (struct run_spec){ rr.lang, rr.code, rr.code_len, rr.input, rr.input_len, &intr,
+				  wants_stream(req) ? &stream : NULL };
+	stream.ctx = req->sink;
 	ran = sandbox_run(cfg, &spec, &result, err, sizeof(err));
 	release_slots(slots);
 	pending = result.ct;
@@ -244,7 +310,10 @@ void run_handle(const struct service *svc, const struct request *req, struct res
 	pool_stale = result.stale;
 	if (ran) {
 		log_msg("run from %s (%s): not run: %s", req->remote_addr, rr.lang->name, err);
-		answer_error(res, req, result.failure, err);
+		if (stream.begun)
+			stream_error(&stream, result.failure, err);
+		else
+			answer_error(res, req, result.failure, err);
 		metrics_count_refusal(cfg, result.failure);
 		goto out;
 	}
@@ -265,7 +334,9 @@ void run_handle(const struct service *svc, const struct request *req, struct res
 		log_msg("history not updated: %s", entry ? err : "out of memory");
 		metrics_add(cfg, &failed, 1);
 	}
-	if (wants_html(req))
+	if (spec.stream)
+		stream_result(&stream, &result, answer);
+	else if (wants_html(req))
 		html_result(res, &rr, &result);
 	else
 		response_json(res, 200, answer);

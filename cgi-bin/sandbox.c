@@ -9,6 +9,7 @@
 #include "log.h"
 #include "pool.h"
 #include "spawn.h"
+#include "sse.h"
 #include "utf8.h"
 
 const char *run_status_name(enum run_status status)
@@ -133,6 +134,95 @@ static int compile_failed(const struct language *l, const struct capture *err,
 	return res->output && res->error && res->compile_output ? 0 : -1;
 }
 
+/* What a streamed run's watcher needs besides the stream. */
+struct watcher {
+	struct run_stream *s;
+	const struct config *cfg;
+	int compiled;
+};
+
+static int stream_send(struct run_stream *s, const char *data, size_t len)
+{
+	if (!s->failed && s->write(s->ctx, data, len))
+		s->failed = 1;
+	s->last_ms = mono_ms();
+	return s->failed ? -1 : 0;
+}
+
+/* Sends the bytes [*sent, upto) of a capture as events of one name (all of them when final). */
+static int stream_text(struct run_stream *s, const char *name, const char *buf, size_t *sent,
+		       size_t upto, int final)
+{
+	size_t used;
+	char *ev;
+
+	while (*sent < upto) {
+		ev = sse_text_new(name, buf + *sent, upto - *sent, final, &used);
+		if (!ev)
+			return 0; /* a character not whole yet (or no memory: the result says all) */
+		*sent += used;
+		if (stream_send(s, ev, strlen(ev))) {
+			free(ev);
+			return -1;
+		}
+		free(ev);
+	}
+	return 0;
+}
+
+/* Passes on what the program printed since the last call: stdout after its start mark, stderr
+ * after its own (the compiler's messages before it, once), each within the output limit. */
+static int stream_watch(void *ctx, const struct child *c)
+{
+	struct watcher *w = ctx;
+	struct run_stream *s = w->s;
+	int final = c->out_fd < 0 && c->err_fd < 0;
+	size_t out_upto, err_upto;
+	const char *mark;
+
+	if (s->failed)
+		return 1;
+	if (!s->begun) {
+		if (!c->out.len || c->out.buf[0] != CONTAINER_START_MARK)
+			return 0;
+		s->begun = 1;
+		s->out_sent = 1;
+		s->last_ms = mono_ms();
+		if (s->begin(s->ctx)) {
+			s->failed = 1;
+			return 1;
+		}
+	}
+	if (!s->err_from && c->err.len &&
+	    (mark = memchr(c->err.buf, CONTAINER_START_MARK, c->err.len))) {
+		struct compile_part cp;
+
+		s->err_from = s->err_sent = (size_t)(mark - c->err.buf) + 1;
+		find_compile(&c->err, s->err_from - 1, w->compiled, &cp);
+		if (cp.seen && cp.to > cp.from) {
+			size_t from = cp.from, to = cp.to - cp.from > COMPILE_OUTPUT_MAX
+							   ? cp.from + COMPILE_OUTPUT_MAX : cp.to;
+
+			if (stream_text(s, "compile", c->err.buf, &from, to, 1))
+				return 1;
+		}
+		s->compile_sent = cp.seen;
+	}
+	out_upto = c->out.len < 1 + w->cfg->output_limit ? c->out.len : 1 + w->cfg->output_limit;
+	if (stream_text(s, "stdout", c->out.buf, &s->out_sent, out_upto, final))
+		return 1;
+	if (s->err_from) {
+		err_upto = c->err.len - s->err_from < w->cfg->output_limit
+				   ? c->err.len : s->err_from + w->cfg->output_limit;
+		if (stream_text(s, "stderr", c->err.buf, &s->err_sent, err_upto, final))
+			return 1;
+	}
+	if (mono_ms() - s->last_ms >= SSE_KEEPALIVE_MS &&
+	    stream_send(s, SSE_KEEPALIVE, strlen(SSE_KEEPALIVE)))
+		return 1;
+	return 0;
+}
+
 /* Runs the program in ct. 0: it ran, or did not compile (res filled); 1: the container was not
  * usable (a stale warm one; the caller may try a new one); -1: failure, err filled. */
 static int exec_in(const struct config *cfg, struct container *ct, const struct run_spec *spec,
@@ -148,6 +238,15 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 	int64_t started = 0, ended;
 	int began;
 	enum pump_end end;
+	struct watcher w = { spec->stream, cfg, compiled };
+	struct interrupt intr = { NULL, -1, NULL, NULL };
+
+	if (spec->intr)
+		intr = *spec->intr;
+	if (spec->stream) {
+		intr.watch = stream_watch;
+		intr.watch_ctx = &w;
+	}
 	int ret = -1, timed_out = 0, oom = 0, out_cut, err_cut;
 	size_t err_from = 0, err_upto = (size_t)-1;
 
@@ -167,14 +266,14 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 		goto out;
 	}
 	end = child_pump(&c, mono_ms() + (cfg->start_timeout_s + (compiled ? l->compile_timeout_s : 0)) * 1000LL,
-			 1, spec->intr);
+			 1, &intr);
 	if (end == PUMP_OUTPUT && c.out.buf[0] != CONTAINER_START_MARK) /* docker's words */
-		end = child_pump(&c, mono_ms() + cfg->start_timeout_s * 1000LL, 0, spec->intr);
+		end = child_pump(&c, mono_ms() + cfg->start_timeout_s * 1000LL, 0, &intr);
 	else if (end == PUMP_OUTPUT) {
 		started = mono_ms();
 		if (compiled) /* the program's CPU time is counted from here */
 			container_figures(cfg, ct->id, &at_start);
-		end = child_pump(&c, started + l->timeout_s * 1000LL, 0, spec->intr);
+		end = child_pump(&c, started + l->timeout_s * 1000LL, 0, &intr);
 	}
 	ended = mono_ms();
 	if (end != PUMP_EOF) {

@@ -224,6 +224,8 @@ enum pump_end child_pump(struct child *c, int64_t deadline_ms, int until_output,
 			else if (pfd[i].fd == c->err_fd)
 				drain(&c->err_fd, &c->err);
 		}
+		if (intr && intr->watch && intr->watch(intr->watch_ctx, c))
+			return PUMP_GONE;
 	}
 }
 

@@ -34,9 +34,14 @@ enum pump_end { PUMP_EOF, PUMP_OUTPUT, PUMP_DEADLINE, PUMP_STOPPED, PUMP_GONE, P
 
 /* Reasons to give up early: a flag set by a signal handler, a descriptor that becomes readable
  * when the client goes away. Either may be absent (NULL, -1). */
+struct child;
 struct interrupt {
 	const volatile sig_atomic_t *stop;
 	int gone_fd;
+	/* Called after each read and at least once a second while pumping; non-zero ends the pump
+	 * with PUMP_GONE (a streamed answer that can no longer be written). May be NULL. */
+	int (*watch)(void *ctx, const struct child *c);
+	void *watch_ctx;
 };
 
 /*
