@@ -162,11 +162,55 @@ async function loadHistory() {
   }
 }
 
+// One run's Server-Sent Events, as they come: output into the console, then the result.
+async function readStream(response, signal) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let name = 'message';
+  let ended = false;
+  clearConsole();
+  const append = (id, text) => {
+    $(id).textContent += text;
+    $(id + '-block').hidden = false;
+  };
+  while (!ended) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 1);
+      if (line.startsWith('event: ')) {
+        name = line.slice(7);
+      } else if (line.startsWith('data: ')) {
+        const data = JSON.parse(line.slice(6));
+        if (name === 'stdout' || name === 'stderr' || name === 'compile') {
+          append(name, data.text);
+        } else if (name === 'result') {
+          show(data, 200);
+          ended = true;
+        } else if (name === 'error') {
+          show(data, data.status || 500);
+          ended = true;
+        }
+      }
+    }
+  }
+  if (!ended && !signal.aborted) show({ error: 'The stream ended before the result.' }, 502);
+}
+
+let stopRun = null;
+
 async function run(event) {
   if (event) event.preventDefault();
   const button = $('run');
   if (button.disabled) return;
   button.disabled = true;
+  const controller = new AbortController();
+  stopRun = () => controller.abort();
+  $('stop').hidden = false;
   const started = performance.now();
   const tick = () => { $('state').textContent = 'Running… ' + ((performance.now() - started) / 1000).toFixed(1) + ' s'; };
   tick();
@@ -174,21 +218,34 @@ async function run(event) {
   try {
     const response = await fetch('/run', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
       body: JSON.stringify({ language: $('language').value, code: $('code').value,
         stdin: $('stdin').value }),
+      signal: controller.signal,
     });
-    let result;
-    try {
-      result = await response.json();
-    } catch (e) {
-      result = { error: 'The server answered ' + response.status + ' without JSON.' };
+    if ((response.headers.get('Content-Type') || '').startsWith('text/event-stream')) {
+      await readStream(response, controller.signal);
+    } else {
+      let result;
+      try {
+        result = await response.json();
+      } catch (e) {
+        result = { error: 'The server answered ' + response.status + ' without JSON.' };
+      }
+      show(result, response.status);
     }
-    show(result, response.status);
   } catch (e) {
-    show({ error: 'The request failed: ' + e.message }, 0);
+    if (controller.signal.aborted) {
+      const summary = $('summary');
+      summary.textContent = '';
+      summary.append(badge('stopped', 'stopped'), 'the run was ended from this page');
+    } else {
+      show({ error: 'The request failed: ' + e.message }, 0);
+    }
   } finally {
     clearInterval(timer);
+    stopRun = null;
+    $('stop').hidden = true;
     button.disabled = false;
     $('state').textContent = '';
     loadHistory();
@@ -227,6 +284,7 @@ document.addEventListener('DOMContentLoaded', async () => {
   updateGutter();
   $('run-form').addEventListener('submit', run);
   $('clear').addEventListener('click', clearConsole);
+  $('stop').addEventListener('click', () => { if (stopRun) stopRun(); });
   $('code').addEventListener('keydown', onKey);
   $('code').addEventListener('input', updateGutter);
   $('code').addEventListener('scroll', () => { $('gutter').scrollTop = $('code').scrollTop; });

@@ -141,6 +141,40 @@ test('Tab indents; Escape then Tab leaves the editor', async () => {
   await page.context().close();
 });
 
+test('output shows as the program prints: the first line before the run ends', async () => {
+  const page = await openPage();
+  await setCode(page, 'python', "import time\nprint('first line', flush=True)\ntime.sleep(3)\nprint('last line')");
+  await page.click('#run');
+  await page.waitForFunction(() => document.getElementById('stdout').textContent.includes('first line'),
+    null, { timeout: 15000 });
+  assert.equal(await page.isDisabled('#run'), true); // still running
+  assert.equal(await page.isHidden('#stop'), false);
+  assert.ok(!(await page.textContent('#stdout')).includes('last line'));
+  await page.screenshot({ path: path.join(SHOTS, 'streaming.png'), fullPage: true });
+  const r = await result(page);
+  assert.equal(r.stdout, 'first line\nlast line\n');
+  assert.equal(r.badge, 'badge ok');
+  assert.equal(await page.isHidden('#stop'), true);
+  await page.context().close();
+});
+
+test('Stop ends a run from the page', async () => {
+  const page = await openPage();
+  await setCode(page, 'python', 'import time\nfor i in range(100):\n    print(i, flush=True)\n    time.sleep(0.1)');
+  await page.click('#run');
+  await page.waitForFunction(() => document.getElementById('stdout').textContent.includes('3\n'),
+    null, { timeout: 15000 });
+  const stoppedAt = Date.now();
+  await page.click('#stop');
+  const r = await result(page);
+  assert.ok(Date.now() - stoppedAt < 3000);
+  assert.equal(r.badge, 'badge stopped');
+  assert.match(r.summary, /stopped/);
+  assert.ok(!r.stdout.includes('99'));
+  await page.screenshot({ path: path.join(SHOTS, 'stopped.png'), fullPage: true });
+  await page.context().close();
+});
+
 test('the timeout example: Run disabled with the elapsed time, then the timeout badge', async () => {
   const page = await openPage();
   await page.selectOption('#language', 'python');

@@ -1,0 +1,128 @@
+"""Live output: POST /run with Accept: text/event-stream answers Server-Sent Events as the program
+prints (stdout, stderr, compile), then the result the ordinary answer would have been. Behind
+every server (by_server): each buffers differently, and each tells a program differently that
+its client left."""
+import json
+import socket
+import time
+
+import pytest
+import requests
+
+from conftest import assert_json_error
+
+pytestmark = pytest.mark.by_server
+
+SSE = {"Accept": "text/event-stream"}
+
+
+def events(stack, body, timeout=60):
+    """POSTs body as JSON asking for a stream; returns (response, [(seconds, event, data)])."""
+    start = time.monotonic()
+    r = requests.post(stack.url("/run"), json=body, headers=SSE, stream=True, timeout=timeout)
+    got, name = [], None
+    if r.headers.get("Content-Type", "").startswith("text/event-stream"):
+        for line in r.iter_lines():
+            line = line.decode()
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                got.append((time.monotonic() - start, name, json.loads(line[6:])))
+    return r, got
+
+
+def test_output_arrives_as_it_is_printed(stack, clean):
+    r, got = events(stack, {"language": "python", "code":
+                            "import time\nprint('a', flush=True)\ntime.sleep(1)\nprint('b')"})
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    assert r.headers["Cache-Control"] == "no-store"
+    names = [e[1] for e in got]
+    assert names[-1] == "result" and set(names[:-1]) == {"stdout"}
+    first_a = next(t for t, name, data in got if name == "stdout" and "a" in data["text"])
+    result_at, _, result = got[-1]
+    assert result_at - first_a >= 0.8, got  # "a" was not held back until the end
+    assert "".join(d["text"] for _, n, d in got if n == "stdout") == "a\nb\n"
+    # the result is the ordinary answer, to the field
+    plain = requests.post(stack.url("/run"), json={"language": "python", "code": "print(1)"},
+                          timeout=60).json()
+    assert set(result) == set(plain)
+    assert result["output"] == "a\nb\n" and result["status"] == "ok" and not result["truncated"]
+
+
+def test_stderr_apart_and_split_characters_whole(stack, clean):
+    code = ("import sys, time\nsys.stdout.buffer.write(b'\\xc3'); sys.stdout.flush()\n"
+            "time.sleep(0.3)\nsys.stdout.buffer.write(b'\\xa9\\n'); sys.stdout.flush()\n"
+            "print('oops', file=sys.stderr)\nsys.exit(3)")
+    r, got = events(stack, {"language": "python", "code": code})
+    out = [d["text"] for _, n, d in got if n == "stdout"]
+    assert "".join(out) == "\u00e9\n" and "\ufffd" not in "".join(out)
+    assert "".join(d["text"] for _, n, d in got if n == "stderr") == "oops\n"
+    assert got[-1][1] == "result" and got[-1][2]["exit_code"] == 3
+
+
+def test_compiler_messages_and_a_compile_error(stack, clean):
+    r, got = events(stack, {"language": "c", "code": "int main(void) { return x; }"})
+    assert r.status_code == 200
+    assert [e[1] for e in got] == ["compile", "result"]
+    assert "undeclared" in got[0][2]["text"]
+    assert got[1][2]["status"] == "compile_error"
+
+
+def test_a_flood_ends_truncated_and_the_connection_stays_healthy(stack, clean):
+    s = requests.Session()
+    r = s.post(stack.url("/run"), json={"language": "python", "code":
+                                        "while True: print('x' * 1000)"},
+               headers=SSE, stream=True, timeout=60)
+    text, result = [], None
+    name = None
+    for line in r.iter_lines():
+        line = line.decode()
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            data = json.loads(line[6:])
+            if name == "stdout":
+                text.append(data["text"])
+            elif name == "result":
+                result = data
+    assert result is not None and result["truncated"] is True
+    assert len("".join(text)) == 65536  # the limit, no more, as in the ordinary answer
+    assert result["output"] == "".join(text)
+    # the same connection answers the next request
+    again = s.post(stack.url("/run"), json={"language": "python", "code": "print(2)"}, timeout=60)
+    assert again.status_code == 200 and again.json()["output"] == "2\n"
+
+
+def test_refusals_are_ordinary_answers(stack, clean):
+    r = requests.post(stack.url("/run"), json={"language": "cobol", "code": "x"}, headers=SSE,
+                      timeout=30)
+    assert_json_error(r, 400)
+    r = requests.post(stack.url("/run"), data="x", headers={**SSE, "Content-Type": "text/plain"},
+                      timeout=30)
+    assert_json_error(r, 415)
+
+
+def test_a_client_that_leaves_ends_the_run(stack, clean):
+    """The client closes after the first event: the program (which would print for 8 s) is
+    ended and its container removed well before its deadline."""
+    body = json.dumps({"language": "python", "code":
+                       "import time\nfor i in range(80):\n    print(i, flush=True)\n"
+                       "    time.sleep(0.1)"}).encode()
+    s = socket.create_connection(("127.0.0.1", stack.port), timeout=30)
+    s.sendall(b"POST /run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+              b"Accept: text/event-stream\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    seen = b""
+    while b"event: stdout" not in seen:
+        chunk = s.recv(4096)
+        assert chunk, seen
+        seen += chunk
+    left = time.monotonic()
+    s.close()
+    deadline = left + 12
+    while (stack.used_containers() or stack.docker_clients()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    took = time.monotonic() - left
+    assert stack.used_containers() == [] and stack.docker_clients() == []
+    print(f"the run ended {took:.1f} s after its client left")
+    assert took < 7, f"the run went on {took:.1f} s after its client left"
