@@ -55,6 +55,22 @@ def test_run_answers(stack, clean):
         check(body, documented("/run", "post", status))
 
 
+def test_streamed_events(stack, clean):
+    """The events of a streamed run: text events as StreamText, the result as RunResult."""
+    assert "text/event-stream" in SPEC["paths"]["/run"]["post"]["responses"]["200"]["content"]
+    for lang, code in (("python", "import sys\nprint(1)\nprint(2, file=sys.stderr)"),
+                       ("c", "int main(void) { return x; }")):
+        r = requests.post(stack.url("/run"), json={"language": lang, "code": code},
+                          headers={"Accept": "text/event-stream"}, timeout=60)
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+        names = re.findall(r"(?m)^event: (\w+)$", r.text)
+        datas = [json.loads(d) for d in re.findall(r"(?m)^data: (.*)$", r.text)]
+        assert len(names) == len(datas) and names[-1] == "result"
+        for name, data in zip(names, datas):
+            check(data, {"$ref": "#/components/schemas/" +
+                         ("RunResult" if name == "result" else "StreamText")})
+
+
 def test_languages(stack):
     r = requests.get(stack.url("/languages"), timeout=30)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
