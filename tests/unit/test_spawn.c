@@ -99,7 +99,7 @@ static void test_stop_flag(void **state)
 	struct child c = CHILD_INIT;
 	char *argv[] = { "sleep", "30", NULL };
 	volatile sig_atomic_t stop = 1;
-	struct interrupt intr = { &stop, -1 };
+	struct interrupt intr = { .stop = &stop, .gone_fd = -1 };
 	char err[256];
 
 	(void)state;
@@ -114,7 +114,7 @@ static void test_client_gone(void **state)
 	struct child c = CHILD_INIT;
 	char *argv[] = { "sleep", "30", NULL };
 	volatile sig_atomic_t stop = 0;
-	struct interrupt intr = { &stop, -1 };
+	struct interrupt intr = { .stop = &stop, .gone_fd = -1 };
 	int fds[2];
 	char err[256];
 	int64_t start;
