@@ -314,7 +314,8 @@ static int teardown(void **state)
  * handed back as the handler does. */
 static int run_in(const struct language *lang, const char *mode, struct run_result *res, char *err)
 {
-	struct run_spec spec = { lang, "print(1)", 8, "in\0put", 6, NULL };
+	struct run_spec spec = { .lang = lang, .code = "print(1)", .code_len = 8, .input = "in\0put",
+				 .input_len = 6 };
 	int r;
 
 	put("mode", mode);
