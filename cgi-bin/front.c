@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -214,11 +215,20 @@ static int flushed(const struct source *src)
 	return fflush(stdout) || ferror(stdout) ? -1 : 0;
 }
 
+/* A client that stops reading a streamed answer (it stays connected, reads nothing) fills the
+ * web server's buffers, then the socket's; a write that makes no progress for this long counts as
+ * the client gone, so the run ends rather than waiting on it. */
+#define STREAM_STALL_S 5
+
 static int sink_begin(struct sink *k, const char *content_type)
 {
 	struct streaming *st = k->ctx;
 	struct response head = RESPONSE_INIT;
+	struct timeval stall = { STREAM_STALL_S, 0 };
 
+	if (st->src->rq && setsockopt(st->src->rq->ipcFd, SOL_SOCKET, SO_SNDTIMEO, &stall,
+				      sizeof(stall)))
+		log_msg("streamed answer: cannot bound its writes: %s", strerror(errno));
 	head.status = 200;
 	head.content_type = content_type;
 	k->begun = 1;

@@ -243,23 +243,19 @@ static void stream_error(struct run_stream *s, int status, const char *msg)
  * starting (a compile error) begins the stream here, with the compiler's messages. */
 static void stream_result(struct run_stream *s, const struct run_result *r, const cJSON *answer)
 {
-	char *json = cJSON_PrintUnformatted(answer), *ev = NULL;
-	size_t used;
+	char *json = cJSON_PrintUnformatted(answer), *ev = json ? sse_event_new("result", json) : NULL;
 
 	if (!s->begun) {
 		s->begun = 1;
 		if (s->begin(s->ctx))
 			goto out;
-	}
-	if (!s->compile_sent && r->compile_output[0]) {
-		ev = sse_text_new("compile", r->compile_output, strlen(r->compile_output), 1, &used);
-		if (ev && stream_write(s->ctx, ev, strlen(ev)))
+		if (r->compile_output[0] && run_stream_send(s, "compile", r->compile_output))
 			goto out;
-		free(ev);
-		ev = NULL;
 	}
-	if (json && (ev = sse_event_new("result", json)))
+	if (ev)
 		stream_write(s->ctx, ev, strlen(ev));
+	else
+		stream_error(s, 500, "out of memory");
 out:
 	free(ev);
 	cJSON_free(json);
@@ -275,7 +271,7 @@ void run_handle(const struct service *svc, const struct request *req, struct res
 	cJSON *answer = NULL, *entry;
 	char err[256];
 	int status, slots[3] = { -1, -1, -1 }, ran;
-	struct run_stream stream = { stream_begin, stream_write, NULL, 0, 0, 0, 0, 0, 0, 0 };
+	struct run_stream stream = { .begin = stream_begin, .write = stream_write, .ctx = req->sink };
 
 	status = request_route(req, "/run", "POST", cfg->api_token, cfg->max_body, err, sizeof(err));
 	if (!status)
@@ -302,7 +298,6 @@ void run_handle(const struct service *svc, const struct request *req, struct res
 	}
 	spec = (struct run_spec){ rr.lang, rr.code, rr.code_len, rr.input, rr.input_len, &intr,
 				  wants_stream(req) ? &stream : NULL };
-	stream.ctx = req->sink;
 	ran = sandbox_run(cfg, &spec, &result, err, sizeof(err));
 	release_slots(slots);
 	pending = result.ct;
@@ -324,7 +319,10 @@ void run_handle(const struct service *svc, const struct request *req, struct res
 		strlen(result.error), rr.input_len);
 	answer = result_json(&result);
 	if (!answer) {
-		answer_error(res, req, 500, "out of memory");
+		if (stream.begun)
+			stream_error(&stream, 500, "out of memory");
+		else
+			answer_error(res, req, 500, "out of memory");
 		goto out;
 	}
 	entry = history_entry(cfg, &rr, answer);

@@ -7,9 +7,9 @@
 #include <sys/wait.h>
 
 #include "log.h"
+#include "marks.h"
 #include "pool.h"
 #include "spawn.h"
-#include "sse.h"
 #include "utf8.h"
 
 const char *run_status_name(enum run_status status)
@@ -50,57 +50,10 @@ static char *text_of(const struct capture *cap, size_t from, size_t upto, size_t
 	return utf8_sanitize_new(s, n);
 }
 
-/* Where the program's stderr begins: after the launcher's start mark (what is before it is
- * docker's); the whole capture when there is no mark. */
-static size_t program_err_from(const struct capture *err)
-{
-	const char *mark = err->buf ? memchr(err->buf, CONTAINER_START_MARK, err->len) : NULL;
-
-	return mark ? (size_t)(mark - err->buf) + 1 : err->len;
-}
-
 /* Whether docker's output of a run that did not start holds text. */
 static int docker_said(const struct child *c, const char *text)
 {
 	return (c->err.buf && strstr(c->err.buf, text)) || (c->out.buf && strstr(c->out.buf, text));
-}
-
-/* A compiled language's part of stderr: the compiler's messages [from, to) after the compile mark,
- * then "\034<ms>\034" once it ended; looked for in the first upto bytes only (what comes before
- * the program's start mark, and before docker's words once a container was removed), and only
- * for a compiled language: a program's own stderr is never taken for a compiler's. */
-struct compile_part {
-	int seen, ended;
-	size_t from, to;
-	long ms;
-};
-
-static void find_compile(const struct capture *err, size_t upto, int compiled,
-			 struct compile_part *cp)
-{
-	const char *b = err->buf, *m, *e;
-	char *end;
-	long ms;
-
-	memset(cp, 0, sizeof(*cp));
-	cp->ms = -1;
-	if (upto > err->len)
-		upto = err->len;
-	m = compiled && b ? memchr(b, CONTAINER_COMPILE_MARK, upto) : NULL;
-	if (!m)
-		return;
-	cp->seen = 1;
-	cp->from = (size_t)(m - b) + 1;
-	cp->to = upto;
-	e = memchr(m + 1, CONTAINER_COMPILED_MARK, upto - cp->from);
-	if (!e)
-		return;
-	cp->to = (size_t)(e - b);
-	ms = strtol(e + 1, &end, 10); /* the capture is NUL-terminated */
-	if (end > e + 1 && (size_t)(end - b) < upto && *end == CONTAINER_COMPILED_MARK && ms >= 0) {
-		cp->ms = ms;
-		cp->ended = 1;
-	}
 }
 
 /* The answer to a compile that failed: the compiler's messages (and the service's, when it ran
@@ -134,95 +87,6 @@ static int compile_failed(const struct language *l, const struct capture *err,
 	return res->output && res->error && res->compile_output ? 0 : -1;
 }
 
-/* What a streamed run's watcher needs besides the stream. */
-struct watcher {
-	struct run_stream *s;
-	const struct config *cfg;
-	int compiled;
-};
-
-static int stream_send(struct run_stream *s, const char *data, size_t len)
-{
-	if (!s->failed && s->write(s->ctx, data, len))
-		s->failed = 1;
-	s->last_ms = mono_ms();
-	return s->failed ? -1 : 0;
-}
-
-/* Sends the bytes [*sent, upto) of a capture as events of one name (all of them when final). */
-static int stream_text(struct run_stream *s, const char *name, const char *buf, size_t *sent,
-		       size_t upto, int final)
-{
-	size_t used;
-	char *ev;
-
-	while (*sent < upto) {
-		ev = sse_text_new(name, buf + *sent, upto - *sent, final, &used);
-		if (!ev)
-			return 0; /* a character not whole yet (or no memory: the result says all) */
-		*sent += used;
-		if (stream_send(s, ev, strlen(ev))) {
-			free(ev);
-			return -1;
-		}
-		free(ev);
-	}
-	return 0;
-}
-
-/* Passes on what the program printed since the last call: stdout after its start mark, stderr
- * after its own (the compiler's messages before it, once), each within the output limit. */
-static int stream_watch(void *ctx, const struct child *c)
-{
-	struct watcher *w = ctx;
-	struct run_stream *s = w->s;
-	int final = c->out_fd < 0 && c->err_fd < 0;
-	size_t out_upto, err_upto;
-	const char *mark;
-
-	if (s->failed)
-		return 1;
-	if (!s->begun) {
-		if (!c->out.len || c->out.buf[0] != CONTAINER_START_MARK)
-			return 0;
-		s->begun = 1;
-		s->out_sent = 1;
-		s->last_ms = mono_ms();
-		if (s->begin(s->ctx)) {
-			s->failed = 1;
-			return 1;
-		}
-	}
-	if (!s->err_from && c->err.len &&
-	    (mark = memchr(c->err.buf, CONTAINER_START_MARK, c->err.len))) {
-		struct compile_part cp;
-
-		s->err_from = s->err_sent = (size_t)(mark - c->err.buf) + 1;
-		find_compile(&c->err, s->err_from - 1, w->compiled, &cp);
-		if (cp.seen && cp.to > cp.from) {
-			size_t from = cp.from, to = cp.to - cp.from > COMPILE_OUTPUT_MAX
-							   ? cp.from + COMPILE_OUTPUT_MAX : cp.to;
-
-			if (stream_text(s, "compile", c->err.buf, &from, to, 1))
-				return 1;
-		}
-		s->compile_sent = cp.seen;
-	}
-	out_upto = c->out.len < 1 + w->cfg->output_limit ? c->out.len : 1 + w->cfg->output_limit;
-	if (stream_text(s, "stdout", c->out.buf, &s->out_sent, out_upto, final))
-		return 1;
-	if (s->err_from) {
-		err_upto = c->err.len - s->err_from < w->cfg->output_limit
-				   ? c->err.len : s->err_from + w->cfg->output_limit;
-		if (stream_text(s, "stderr", c->err.buf, &s->err_sent, err_upto, final))
-			return 1;
-	}
-	if (mono_ms() - s->last_ms >= SSE_KEEPALIVE_MS &&
-	    stream_send(s, SSE_KEEPALIVE, strlen(SSE_KEEPALIVE)))
-		return 1;
-	return 0;
-}
-
 /* Runs the program in ct. 0: it ran, or did not compile (res filled); 1: the container was not
  * usable (a stale warm one; the caller may try a new one); -1: failure, err filled. */
 static int exec_in(const struct config *cfg, struct container *ct, const struct run_spec *spec,
@@ -238,18 +102,19 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 	int64_t started = 0, ended;
 	int began;
 	enum pump_end end;
-	struct watcher w = { spec->stream, cfg, compiled };
-	struct interrupt intr = { NULL, -1, NULL, NULL };
-
-	if (spec->intr)
-		intr = *spec->intr;
-	if (spec->stream) {
-		intr.watch = stream_watch;
-		intr.watch_ctx = &w;
-	}
+	struct interrupt intr = { .gone_fd = -1 };
+	struct run_stream *stream = spec->stream;
 	int ret = -1, timed_out = 0, oom = 0, out_cut, err_cut;
 	size_t err_from = 0, err_upto = (size_t)-1;
 
+	if (spec->intr)
+		intr = *spec->intr;
+	if (stream) {
+		stream->limit = cfg->output_limit;
+		stream->compiled = compiled;
+		intr.watch = run_stream_watch;
+		intr.watch_ctx = stream;
+	}
 	if (container_put_program(cfg, ct, spec->code, spec->code_len)) {
 		snprintf(err, errlen, "service unavailable: cannot pass the program to the sandbox");
 		return -1;
@@ -304,7 +169,7 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 		goto out;
 	}
 	if (!started) {
-		find_compile(&c.err, err_upto, compiled, &cp);
+		marks_compile(&c.err, err_upto, compiled, &cp);
 		if (cp.seen && (timed_out || WIFEXITED(c.status))) {
 			if (end == PUMP_EOF)
 				container_figures(cfg, ct->id, &res->used);
@@ -328,12 +193,12 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 		}
 		goto out;
 	}
-	err_from = program_err_from(&c.err);
+	err_from = marks_program_from(&c.err);
 	if (err_upto > c.err.len)
 		err_upto = c.err.len;
 	if (err_from > err_upto)
 		err_from = err_upto;
-	find_compile(&c.err, err_from ? err_from - 1 : 0, compiled, &cp);
+	marks_compile(&c.err, err_from ? err_from - 1 : 0, compiled, &cp);
 	if ((cp.seen ? cp.from : err_from) > 1)
 		log_msg("docker said before the start: %.*s", (int)((cp.seen ? cp.from : err_from) - 1),
 			c.err.buf);
@@ -369,6 +234,8 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 		res->status = oom ? RUN_MEMORY : res->exit_code ? RUN_ERROR : RUN_OK;
 	}
 	res->duration_ms = (long)(ended - started);
+	if (stream) /* what the pump had not passed on: its end, and what came after a timeout */
+		run_stream_finish(stream, &c, err_upto);
 	out_cut = c.out.truncated;
 	err_cut = c.err.truncated && err_upto == c.err.len;
 	res->output = text_of(&c.out, 1, c.out.len, cfg->output_limit, &out_cut);
@@ -391,6 +258,8 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 		else
 			snprintf(msg, sizeof(msg), "Memory limit exceeded (%d MB).", l->memory_mb);
 		joined = join_message(res->error, msg);
+		if (joined && stream) /* the streamed stderr, too, ends with the service's words */
+			run_stream_send(stream, "stderr", joined + strlen(res->error));
 		free(res->error);
 		res->error = joined;
 	}

@@ -3,36 +3,16 @@
 #define SCE_SANDBOX_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include "config.h"
 #include "container.h"
+#include "run_stream.h"
 
 enum run_status { RUN_OK, RUN_ERROR, RUN_TIMEOUT, RUN_MEMORY, RUN_COMPILE_ERROR };
 
 struct interrupt;
 
 /* What to run: the program in a language of the table, its input, and when to give up early. */
-/*
- * A streamed run (POST /run with Accept: text/event-stream): what the program prints is passed
- * on as it is read. The caller fills begin, write and ctx; the rest is the sandbox's (zero).
- * begin() sends the head of the answer, once the program has started; write() one event. Each
- * returns 0, or -1 once the client is gone (the run then ends at once: PUMP_GONE).
- * The sandbox sends "compile" (the compiler's messages, when it compiled and the program
- * started), "stdout" and "stderr" events (sse_text_new: within the output limit, characters
- * whole) and a keep-alive comment after SSE_KEEPALIVE_MS of silence; the caller sends the
- * "result" or "error" event, and begins the answer itself when the run ended without starting
- * (a compile error).
- */
-struct run_stream {
-	int (*begin)(void *ctx);
-	int (*write)(void *ctx, const char *data, size_t len);
-	void *ctx;
-	int begun, failed, compile_sent;
-	size_t out_sent, err_from, err_sent; /* where in the captures; err_from 0: not yet known */
-	int64_t last_ms;                     /* when something was last sent */
-};
-
 struct run_spec {
 	const struct language *lang;
 	const char *code;             /* code_len bytes */

@@ -125,6 +125,17 @@ function show(result, httpStatus) {
   $('stderr-block').hidden = result.error === '';
 }
 
+// A streamed run that failed after it began: what it printed stays, the summary says why.
+function showCut(message, httpStatus) {
+  const summary = $('summary');
+  summary.textContent = '';
+  summary.append(badge('http', 'cut short (HTTP ' + httpStatus + ')'));
+  const msg = document.createElement('span');
+  msg.className = 'api-error';
+  msg.textContent = message || 'the server gave no reason';
+  summary.append(msg);
+}
+
 async function loadHistory() {
   let entries;
   try {
@@ -192,13 +203,13 @@ async function readStream(response, signal) {
           show(data, 200);
           ended = true;
         } else if (name === 'error') {
-          show(data, data.status || 500);
+          showCut(data.error, data.status || 500);
           ended = true;
         }
       }
     }
   }
-  if (!ended && !signal.aborted) show({ error: 'The stream ended before the result.' }, 502);
+  if (!ended && !signal.aborted) showCut('The stream ended before the result.', 502);
 }
 
 let stopRun = null;

@@ -175,6 +175,26 @@ test('Stop ends a run from the page', async () => {
   await page.context().close();
 });
 
+test('a stream cut short after output keeps the output and says why', async () => {
+  // The server's side of this (an error event once the run began) is tested in test_stream.py;
+  // here the page's, with that answer given by the test.
+  const page = await openPage();
+  await page.route('**/run', (route) => route.fulfill({
+    status: 200,
+    headers: { 'Content-Type': 'text/event-stream; charset=utf-8' },
+    body: 'event: stdout\ndata: {"text":"printed before\\n"}\n\n' +
+      'event: error\ndata: {"error":"sandbox failed while running: the container was stopped",' +
+      '"status":502}\n\n',
+  }));
+  await setCode(page, 'python', "print('printed before')");
+  await page.click('#run');
+  const r = await result(page);
+  assert.equal(r.stdout, 'printed before\n');
+  assert.equal(r.badge, 'badge http');
+  assert.match(r.summary, /cut short \(HTTP 502\)sandbox failed while running: the container was stopped/);
+  await page.context().close();
+});
+
 test('the timeout example: Run disabled with the elapsed time, then the timeout badge', async () => {
   const page = await openPage();
   await page.selectOption('#language', 'python');

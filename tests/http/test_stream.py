@@ -2,6 +2,7 @@
 prints (stdout, stderr, compile), then the result the ordinary answer would have been. Behind
 every server (by_server): each buffers differently, and each tells a program differently that
 its client left."""
+import http.client
 import json
 import socket
 import time
@@ -48,6 +49,10 @@ def test_output_arrives_as_it_is_printed(stack, clean):
                           timeout=60).json()
     assert set(result) == set(plain)
     assert result["output"] == "a\nb\n" and result["status"] == "ok" and not result["truncated"]
+    # history has the same entry as for a run not streamed
+    newest = stack.history()[0]
+    assert newest["output"] == "1\n"
+    assert stack.history()[1]["output"] == "a\nb\n" and stack.history()[1]["status"] == "ok"
 
 
 def test_stderr_apart_and_split_characters_whole(stack, clean):
@@ -69,29 +74,59 @@ def test_compiler_messages_and_a_compile_error(stack, clean):
     assert got[1][2]["status"] == "compile_error"
 
 
+def joined(got, name):
+    return "".join(d["text"] for _, n, d in got if n == name)
+
+
 def test_a_flood_ends_truncated_and_the_connection_stays_healthy(stack, clean):
-    s = requests.Session()
-    r = s.post(stack.url("/run"), json={"language": "python", "code":
-                                        "while True: print('x' * 1000)"},
-               headers=SSE, stream=True, timeout=60)
-    text, result = [], None
-    name = None
-    for line in r.iter_lines():
-        line = line.decode()
+    """Both streams flooded: each stops at the limit, as the ordinary answer does; the answer
+    ends properly, so the client's connection carries the next request (no reconnect)."""
+    conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
+    body = json.dumps({"language": "python", "code": "import sys\nwhile True:\n"
+                       "    print('x' * 1000)\n    print('y' * 1000, file=sys.stderr)"})
+    conn.request("POST", "/run", body, {**SSE, "Content-Type": "application/json"})
+    r = conn.getresponse()
+    sock = conn.sock
+    got, name = [], None
+    for line in r.read().decode().split("\n"):
         if line.startswith("event: "):
             name = line[7:]
         elif line.startswith("data: "):
-            data = json.loads(line[6:])
-            if name == "stdout":
-                text.append(data["text"])
-            elif name == "result":
-                result = data
-    assert result is not None and result["truncated"] is True
-    assert len("".join(text)) == 65536  # the limit, no more, as in the ordinary answer
-    assert result["output"] == "".join(text)
-    # the same connection answers the next request
-    again = s.post(stack.url("/run"), json={"language": "python", "code": "print(2)"}, timeout=60)
-    assert again.status_code == 200 and again.json()["output"] == "2\n"
+            got.append((0, name, json.loads(line[6:])))
+    result = got[-1][2]
+    assert got[-1][1] == "result" and result["truncated"] is True
+    assert len(joined(got, "stdout")) == 65536  # the limit, no more, as in the ordinary answer
+    assert joined(got, "stdout") == result["output"]
+    assert joined(got, "stderr") == result["error"] and len(result["error"]) == 65536
+    assert not r.will_close
+    conn.request("POST", "/run", json.dumps({"language": "python", "code": "print(2)"}),
+                 {"Content-Type": "application/json"})
+    again = conn.getresponse()
+    assert conn.sock is sock, "the server closed the connection after the stream"
+    assert again.status == 200 and json.loads(again.read())["output"] == "2\n"
+    conn.close()
+
+
+def test_a_character_the_limit_cuts_is_dropped_as_in_the_answer(stack, clean):
+    """30000 euro signs are 90000 bytes: the limit (65536) falls inside one. The streamed text
+    ends before it, exactly as the result's output does: no U+FFFD."""
+    r, got = events(stack, {"language": "python", "code": "print('\u20ac' * 30000)"})
+    result = got[-1][2]
+    assert result["truncated"] is True and result["output"] == "\u20ac" * 21845
+    assert joined(got, "stdout") == result["output"]
+
+
+def test_a_timeout_streams_to_the_end_and_the_service_message(stack, clean):
+    """A program that prints, then loops past its deadline: what it printed, then the service's
+    words on stderr; the streamed text is the result's, to the byte."""
+    r, got = events(stack, {"language": "python", "code":
+                            "import sys\nprint('before', flush=True)\n"
+                            "sys.stderr.write('half a line'); sys.stderr.flush()\nwhile True: pass"})
+    result = got[-1][2]
+    assert got[-1][1] == "result" and result["status"] == "timeout"
+    assert joined(got, "stdout") == result["output"] == "before\n"
+    assert joined(got, "stderr") == result["error"]
+    assert result["error"].startswith("half a line\nExecution timed out after ")
 
 
 def test_refusals_are_ordinary_answers(stack, clean):
