@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -215,37 +216,63 @@ static int flushed(const struct source *src)
 	return fflush(stdout) || ferror(stdout) ? -1 : 0;
 }
 
-/* A client that stops reading a streamed answer (it stays connected, reads nothing) fills the
- * web server's buffers, then the socket's; a write that makes no progress for this long counts as
- * the client gone, so the run ends rather than waiting on it. */
-#define STREAM_STALL_S 5
+/* The connection whose writes cut_writes() ends. */
+static volatile sig_atomic_t cut_fd = -1;
 
-static int sink_begin(struct sink *k, const char *content_type)
+static void cut_writes(int sig)
+{
+	(void)sig;
+	if (cut_fd >= 0)
+		shutdown(cut_fd, SHUT_WR); /* async-signal-safe */
+}
+
+/* Flushes a streamed answer, but no later than until_ms: then a timer shuts the connection's
+ * write side, the write blocked in libfcgi fails (EINTR, or EPIPE once it made progress), and
+ * so does the flush. */
+static int flushed_by(const struct source *src, int64_t until_ms)
+{
+	struct sigaction sa = { .sa_handler = cut_writes }, old; /* no SA_RESTART */
+	struct itimerval on = { { 0, 0 }, { 0, 0 } }, off = on;
+	int64_t left = until_ms - mono_ms();
+	int ret;
+
+	if (left < 1)
+		left = 1;
+	on.it_value.tv_sec = left / 1000;
+	on.it_value.tv_usec = (left % 1000) * 1000;
+	sigemptyset(&sa.sa_mask);
+	cut_fd = src->rq->ipcFd;
+	sigaction(SIGALRM, &sa, &old);
+	setitimer(ITIMER_REAL, &on, NULL);
+	ret = flushed(src);
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old, NULL);
+	cut_fd = -1;
+	return ret;
+}
+
+static int sink_begin(struct sink *k, const char *content_type, int64_t until_ms)
 {
 	struct streaming *st = k->ctx;
 	struct response head = RESPONSE_INIT;
-	struct timeval stall = { STREAM_STALL_S, 0 };
 
-	if (st->src->rq && setsockopt(st->src->rq->ipcFd, SOL_SOCKET, SO_SNDTIMEO, &stall,
-				      sizeof(stall)))
-		log_msg("streamed answer: cannot bound its writes: %s", strerror(errno));
 	head.status = 200;
 	head.content_type = content_type;
 	k->begun = 1;
 	write_answer(st->src, st->cfg, st->req, &head, 1);
-	if (flushed(st->src))
+	if (flushed_by(st->src, until_ms))
 		k->broken = 1;
 	return k->broken ? -1 : 0;
 }
 
-static int sink_write(struct sink *k, const char *data, size_t len)
+static int sink_write(struct sink *k, const char *data, size_t len, int64_t until_ms)
 {
 	struct streaming *st = k->ctx;
 
 	if (k->broken)
 		return -1;
 	put(st->src, data, len);
-	if (flushed(st->src))
+	if (flushed_by(st->src, until_ms))
 		k->broken = 1;
 	return k->broken ? -1 : 0;
 }
@@ -322,7 +349,7 @@ static void serve(const struct source *src, const struct service *svc, handler_f
 	} else {
 		if (!strcmp(req.method, "POST") && req.body)
 			watch_client(src, &req);
-		req.sink = &sink;
+		req.sink = src->rq ? &sink : NULL; /* plain CGI answers whole */
 		handle(svc, &req, &res);
 	}
 	if (!res.body && !sink.begun)

@@ -4,18 +4,22 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cJSON;
 
 /*
- * Where a handler may stream its answer instead of filling a response. begin() writes the head
- * (200, the content type, the headers every answer carries, no length, no buffering by a proxy);
- * write() one part, flushed at once. Each returns 0, or -1 once the client is gone. Once begun,
- * the front writes nothing of the response.
+ * Where a handler may stream its answer instead of filling a response (FastCGI only: plain CGI
+ * answers whole). begin() writes the head (200, the content type, the headers every answer
+ * carries, no length, no buffering by a proxy); write() one part, flushed at once. A write still
+ * blocked at until_ms (mono_ms(): a client that stays connected and reads nothing fills the web
+ * server's buffers, then the socket's) is cut, and the connection with it. Each returns 0, or
+ * -1 once the client is gone or the write was cut. Once begun, the front writes nothing of the
+ * response.
  */
 struct sink {
-	int (*begin)(struct sink *k, const char *content_type);
-	int (*write)(struct sink *k, const char *data, size_t len);
+	int (*begin)(struct sink *k, const char *content_type, int64_t until_ms);
+	int (*write)(struct sink *k, const char *data, size_t len, int64_t until_ms);
 	void *ctx;
 	int begun, broken;
 };

@@ -206,21 +206,21 @@ static void release_slots(int fds[3])
 /* A streamed answer (Accept: text/event-stream; not a browser's form post, which gets HTML). */
 static int wants_stream(const struct request *req)
 {
-	return req->sink && strstr(req->accept, "text/event-stream") != NULL;
+	return req->sink && strstr(req->accept, "text/event-stream") != NULL && !wants_html(req);
 }
 
-static int stream_begin(void *ctx)
+static int stream_begin(void *ctx, int64_t until_ms)
 {
 	struct sink *k = ctx;
 
-	return k->begin(k, "text/event-stream; charset=utf-8");
+	return k->begin(k, "text/event-stream; charset=utf-8", until_ms);
 }
 
-static int stream_write(void *ctx, const char *data, size_t len)
+static int stream_write(void *ctx, const char *data, size_t len, int64_t until_ms)
 {
 	struct sink *k = ctx;
 
-	return k->write(k, data, len);
+	return k->write(k, data, len, until_ms);
 }
 
 /* The end of a streamed run that failed after it began: its error, with the status it would
@@ -233,27 +233,30 @@ static void stream_error(struct run_stream *s, int status, const char *msg)
 	if (o && cJSON_AddStringToObject(o, "error", msg) && cJSON_AddNumberToObject(o, "status", status))
 		json = cJSON_PrintUnformatted(o);
 	if (json && (ev = sse_event_new("error", json)))
-		stream_write(s->ctx, ev, strlen(ev));
+		stream_write(s->ctx, ev, strlen(ev), mono_ms() + RUN_STREAM_LAST_MS);
 	free(ev);
 	cJSON_free(json);
 	cJSON_Delete(o);
 }
 
 /* The end of a streamed run: the result, exactly the ordinary answer. A run that ended without
- * starting (a compile error) begins the stream here, with the compiler's messages. */
+ * starting (a compile error) begins the stream here; the compiler's messages go first when the
+ * stream has not sent them. */
 static void stream_result(struct run_stream *s, const struct run_result *r, const cJSON *answer)
 {
 	char *json = cJSON_PrintUnformatted(answer), *ev = json ? sse_event_new("result", json) : NULL;
 
+	s->until_ms = mono_ms() + RUN_STREAM_LAST_MS;
 	if (!s->begun) {
 		s->begun = 1;
-		if (s->begin(s->ctx))
-			goto out;
-		if (r->compile_output[0] && run_stream_send(s, "compile", r->compile_output))
+		if (s->begin(s->ctx, s->until_ms))
 			goto out;
 	}
+	if (!s->compile_sent && r->compile_output[0] &&
+	    run_stream_send(s, "compile", r->compile_output))
+		goto out;
 	if (ev)
-		stream_write(s->ctx, ev, strlen(ev));
+		stream_write(s->ctx, ev, strlen(ev), s->until_ms);
 	else
 		stream_error(s, 500, "out of memory");
 out:

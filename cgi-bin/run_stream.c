@@ -8,9 +8,17 @@
 #include "marks.h"
 #include "sse.h"
 
+/* When a write must have ended. */
+static int64_t write_until(const struct run_stream *s)
+{
+	int64_t least = mono_ms() + RUN_STREAM_MIN_MS;
+
+	return s->until_ms > least ? s->until_ms : least;
+}
+
 static int send_raw(struct run_stream *s, const char *data, size_t len)
 {
-	if (!s->failed && s->write(s->ctx, data, len))
+	if (!s->failed && s->write(s->ctx, data, len, write_until(s)))
 		s->failed = 1;
 	s->last_ms = mono_ms();
 	return s->failed ? -1 : 0;
@@ -39,18 +47,22 @@ static int pass_on(struct run_stream *s, const char *name, const char *buf, size
 	return 0;
 }
 
-/* The compiler's messages, once the program's start mark is on stderr too. */
-static int pass_on_compile(struct run_stream *s, const struct capture *err)
+/* Notes where the program's stderr begins (after its start mark), and passes on the compiler's
+ * messages once, as soon as they are whole (the compile's end mark read), before any stderr. */
+static int pass_on_compile(struct run_stream *s, const struct capture *err, size_t err_stop)
 {
-	const char *mark = err->len ? memchr(err->buf, CONTAINER_START_MARK, err->len) : NULL;
+	size_t upto = err->len < err_stop ? err->len : err_stop, from;
+	const char *mark = upto ? memchr(err->buf, CONTAINER_START_MARK, upto) : NULL;
 	struct compile_part cp;
-	size_t from;
 
-	if (s->err_from || !mark)
+	if (!s->err_from && mark)
+		s->err_from = s->err_sent = (size_t)(mark - err->buf) + 1;
+	if (s->compile_sent || !s->compiled)
 		return 0;
-	s->err_from = s->err_sent = (size_t)(mark - err->buf) + 1;
-	marks_compile(err, s->err_from - 1, s->compiled, &cp);
-	s->compile_sent = cp.seen;
+	marks_compile(err, s->err_from ? s->err_from - 1 : upto, 1, &cp);
+	if (!cp.ended && !s->err_from)
+		return 0; /* not whole yet */
+	s->compile_sent = 1;
 	if (!cp.seen || cp.to <= cp.from)
 		return 0;
 	from = cp.from;
@@ -73,16 +85,16 @@ static int step(struct run_stream *s, const struct child *c, size_t err_stop, in
 		s->begun = 1;
 		s->out_sent = 1;
 		s->last_ms = mono_ms();
-		if (s->begin(s->ctx)) {
+		if (s->begin(s->ctx, write_until(s))) {
 			s->failed = 1;
 			return -1;
 		}
 	}
-	if (pass_on_compile(s, err))
+	if (pass_on_compile(s, err, err_stop))
 		return -1;
 	capped = out->len > 1 + s->limit || out->truncated;
-	if (pass_on(s, "stdout", out->buf, &s->out_sent, capped ? 1 + s->limit : out->len, capped,
-		    final))
+	if (pass_on(s, "stdout", out->buf, &s->out_sent,
+		    out->len > 1 + s->limit ? 1 + s->limit : out->len, capped, final))
 		return -1;
 	end = err->len < err_stop ? err->len : err_stop;
 	if (s->err_from && end >= s->err_from) {

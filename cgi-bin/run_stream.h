@@ -9,9 +9,13 @@
 #include "spawn.h"
 
 /*
- * The caller fills begin, write and ctx; the sandbox fills limit and compiled; the rest is zero.
- * begin() sends the head of the answer, once the program has started; write() one event. Each
- * returns 0, or -1 once the client is gone (the run then ends at once: PUMP_GONE).
+ * The caller fills begin, write and ctx; the sandbox fills limit, compiled and until_ms; the
+ * rest is zero. begin() sends the head of the answer, once the program has started; write() one
+ * event. Each gives up at until_ms (a client that stops reading must not hold the run past its
+ * deadline) and returns 0, or -1 once the client is gone or a write was cut (the run then ends
+ * at once: PUMP_GONE). The sandbox sets until_ms to the deadline of what it waits for (the
+ * start, the program's time limit), and to RUN_STREAM_LAST_MS from now for what it sends once
+ * the program has ended; a write gets RUN_STREAM_MIN_MS at least.
  *
  * run_stream_watch() is the pump's watch hook (struct interrupt): it begins the answer when the
  * start mark comes, then sends a "compile" event (the compiler's messages, once, when it
@@ -27,12 +31,16 @@
  * The caller sends the "result" or "error" event, and begins the answer itself when the run
  * ended without starting (a compile error).
  */
+#define RUN_STREAM_LAST_MS 5000
+#define RUN_STREAM_MIN_MS 1000
+
 struct run_stream {
-	int (*begin)(void *ctx);
-	int (*write)(void *ctx, const char *data, size_t len);
+	int (*begin)(void *ctx, int64_t until_ms);
+	int (*write)(void *ctx, const char *data, size_t len, int64_t until_ms);
 	void *ctx;
 	size_t limit; /* of each stream, as in the answer */
 	int compiled;
+	int64_t until_ms;
 	int begun, failed, compile_sent;
 	size_t out_sent, err_from, err_sent; /* where in the captures; err_from 0: not yet known */
 	int64_t last_ms;                     /* when something was last sent */

@@ -99,7 +99,7 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 	struct compile_part cp;
 	struct figures at_start = { -1, -1, -1 };
 	char msg[128];
-	int64_t started = 0, ended;
+	int64_t started = 0, ended, deadline;
 	int began;
 	enum pump_end end;
 	struct interrupt intr = { .gone_fd = -1 };
@@ -130,15 +130,20 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 		snprintf(err, errlen, "sandbox unavailable: cannot run docker");
 		goto out;
 	}
-	end = child_pump(&c, mono_ms() + (cfg->start_timeout_s + (compiled ? l->compile_timeout_s : 0)) * 1000LL,
-			 1, &intr);
+	deadline = mono_ms() + (cfg->start_timeout_s + (compiled ? l->compile_timeout_s : 0)) * 1000LL;
+	if (stream)
+		stream->until_ms = deadline;
+	end = child_pump(&c, deadline, 1, &intr);
 	if (end == PUMP_OUTPUT && c.out.buf[0] != CONTAINER_START_MARK) /* docker's words */
 		end = child_pump(&c, mono_ms() + cfg->start_timeout_s * 1000LL, 0, &intr);
 	else if (end == PUMP_OUTPUT) {
 		started = mono_ms();
 		if (compiled) /* the program's CPU time is counted from here */
 			container_figures(cfg, ct->id, &at_start);
-		end = child_pump(&c, started + l->timeout_s * 1000LL, 0, &intr);
+		deadline = started + l->timeout_s * 1000LL;
+		if (stream)
+			stream->until_ms = deadline;
+		end = child_pump(&c, deadline, 0, &intr);
 	}
 	ended = mono_ms();
 	if (end != PUMP_EOF) {
@@ -234,8 +239,10 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 		res->status = oom ? RUN_MEMORY : res->exit_code ? RUN_ERROR : RUN_OK;
 	}
 	res->duration_ms = (long)(ended - started);
-	if (stream) /* what the pump had not passed on: its end, and what came after a timeout */
+	if (stream) { /* what the pump had not passed on: its end, and what came after a timeout */
+		stream->until_ms = mono_ms() + RUN_STREAM_LAST_MS;
 		run_stream_finish(stream, &c, err_upto);
+	}
 	out_cut = c.out.truncated;
 	err_cut = c.err.truncated && err_upto == c.err.len;
 	res->output = text_of(&c.out, 1, c.out.len, cfg->output_limit, &out_cut);

@@ -173,43 +173,72 @@ async function loadHistory() {
   }
 }
 
-// One run's Server-Sent Events, as they come: output into the console, then the result.
+// One run's Server-Sent Events, as they come (the format of the HTML standard: lines end with
+// CRLF, LF or CR; "field: value" or "field:value"; data lines joined until a blank line ends the
+// event): output into the console, then the result. Returns false when the stream could not be
+// read to its end (the caller stops the run).
 async function readStream(response, signal) {
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = '';
-  let name = 'message';
+  let name = '';
+  let data = [];
   let ended = false;
   clearConsole();
-  const append = (id, text) => {
-    $(id).textContent += text;
-    $(id + '-block').hidden = false;
+  const dispatch = () => {
+    const event = name || 'message';
+    const payload = data.join('\n');
+    name = '';
+    data = [];
+    if (!payload) return;
+    const body = JSON.parse(payload);
+    if (event === 'stdout' || event === 'stderr' || event === 'compile') {
+      $(event).append(document.createTextNode(body.text));
+      $(event + '-block').hidden = false;
+    } else if (event === 'result') {
+      show(body, 200);
+      ended = true;
+    } else if (event === 'error') {
+      showCut(body.error, body.status || 500);
+      ended = true;
+    }
   };
-  while (!ended) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let cut;
-    while ((cut = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 1);
-      if (line.startsWith('event: ')) {
-        name = line.slice(7);
-      } else if (line.startsWith('data: ')) {
-        const data = JSON.parse(line.slice(6));
-        if (name === 'stdout' || name === 'stderr' || name === 'compile') {
-          append(name, data.text);
-        } else if (name === 'result') {
-          show(data, 200);
-          ended = true;
-        } else if (name === 'error') {
-          showCut(data.error, data.status || 500);
-          ended = true;
-        }
+  const line = (text) => {
+    if (text === '') return dispatch();
+    if (text.startsWith(':')) return undefined; // a comment: the keep-alive
+    const colon = text.indexOf(':');
+    const field = colon < 0 ? text : text.slice(0, colon);
+    let value = colon < 0 ? '' : text.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'event') name = value;
+    else if (field === 'data') data.push(value);
+    return undefined;
+  };
+  try {
+    while (!ended) {
+      const { value, done } = await reader.read();
+      buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      // a CR at the end waits: the LF of a CRLF may come in the next chunk
+      const held = !done && buffer.endsWith('\r') ? '\r' : '';
+      const lines = (held ? buffer.slice(0, -1) : buffer).split(/\r\n|\r|\n/);
+      buffer = lines.pop() + held; // not a whole line yet
+      for (const text of lines) {
+        line(text);
+        if (ended) break;
+      }
+      if (done) {
+        if (buffer) line(buffer);
+        if (!ended) dispatch();
+        break;
       }
     }
+  } catch (e) {
+    if (signal.aborted) throw e; // Stop: the caller says so
+    showCut('The stream could not be read: ' + e.message, 502);
+    return false;
   }
   if (!ended && !signal.aborted) showCut('The stream ended before the result.', 502);
+  return ended;
 }
 
 let stopRun = null;
@@ -235,7 +264,7 @@ async function run(event) {
       signal: controller.signal,
     });
     if ((response.headers.get('Content-Type') || '').startsWith('text/event-stream')) {
-      await readStream(response, controller.signal);
+      if (!(await readStream(response, controller.signal))) controller.abort(); // ends the run
     } else {
       let result;
       try {

@@ -195,6 +195,25 @@ test('a stream cut short after output keeps the output and says why', async () =
   await page.context().close();
 });
 
+test('the page reads any well-formed event stream: CRLF, no space, data on two lines', async () => {
+  const page = await openPage();
+  await page.route('**/run', (route) => route.fulfill({
+    status: 200,
+    headers: { 'Content-Type': 'text/event-stream; charset=utf-8' },
+    body: ': keep-alive\r\n\r\nevent:stdout\r\ndata:{"text":\r\ndata: "one\\n"}\r\n\r\n' +
+      'event: stderr\rdata: {"text":"two\\n"}\r\r' +
+      'event: result\ndata: {"output":"one\\n","error":"two\\n","exit_code":0,"status":"ok",' +
+      '"duration_ms":5,"truncated":false,"compile_output":"","compile_ms":null}\n\n',
+  }));
+  await setCode(page, 'python', 'print(1)');
+  await page.click('#run');
+  const r = await result(page);
+  assert.equal(r.badge, 'badge ok');
+  assert.equal(r.stdout, 'one\n');
+  assert.equal(r.stderr, 'two\n');
+  await page.context().close();
+});
+
 test('the timeout example: Run disabled with the elapsed time, then the timeout badge', async () => {
   const page = await openPage();
   await page.selectOption('#language', 'python');

@@ -38,6 +38,7 @@ def test_output_arrives_as_it_is_printed(stack, clean):
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "text/event-stream; charset=utf-8"
     assert r.headers["Cache-Control"] == "no-store"
+    assert "Content-Length" not in r.headers  # a stream: chunked, or closed at its end
     names = [e[1] for e in got]
     assert names[-1] == "result" and set(names[:-1]) == {"stdout"}
     first_a = next(t for t, name, data in got if name == "stdout" and "a" in data["text"])
@@ -48,6 +49,7 @@ def test_output_arrives_as_it_is_printed(stack, clean):
     plain = requests.post(stack.url("/run"), json={"language": "python", "code": "print(1)"},
                           timeout=60).json()
     assert set(result) == set(plain)
+    assert result["exit_code"] == 0 and result["error"] == "" and result["compile_output"] == ""
     assert result["output"] == "a\nb\n" and result["status"] == "ok" and not result["truncated"]
     # history has the same entry as for a run not streamed
     newest = stack.history()[0]
@@ -60,10 +62,21 @@ def test_stderr_apart_and_split_characters_whole(stack, clean):
             "time.sleep(0.3)\nsys.stdout.buffer.write(b'\\xa9\\n'); sys.stdout.flush()\n"
             "print('oops', file=sys.stderr)\nsys.exit(3)")
     r, got = events(stack, {"language": "python", "code": code})
-    out = [d["text"] for _, n, d in got if n == "stdout"]
-    assert "".join(out) == "\u00e9\n" and "\ufffd" not in "".join(out)
-    assert "".join(d["text"] for _, n, d in got if n == "stderr") == "oops\n"
-    assert got[-1][1] == "result" and got[-1][2]["exit_code"] == 3
+    result = got[-1][2]
+    assert got[-1][1] == "result" and result["exit_code"] == 3
+    assert joined(got, "stdout") == "\u00e9\n" == result["output"]  # held back, then whole
+    assert joined(got, "stderr") == "oops\n" == result["error"]
+
+
+def test_compiler_warnings_come_before_the_output(stack, clean):
+    r, got = events(stack, {"language": "c", "code":
+                            '#include <stdio.h>\n#warning "mind this"\n'
+                            'int main(void) { puts("ran"); return 0; }'})
+    names = [e[1] for e in got]
+    assert names[0] == "compile" and names[-1] == "result" and "stdout" in names, names
+    result = got[-1][2]
+    assert result["status"] == "ok" and result["output"] == "ran\n"
+    assert joined(got, "compile") == result["compile_output"] and "mind this" in result["compile_output"]
 
 
 def test_compiler_messages_and_a_compile_error(stack, clean):
@@ -82,7 +95,7 @@ def test_a_flood_ends_truncated_and_the_connection_stays_healthy(stack, clean):
     """Both streams flooded: each stops at the limit, as the ordinary answer does; the answer
     ends properly, so the client's connection carries the next request (no reconnect)."""
     conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
-    body = json.dumps({"language": "python", "code": "import sys\nwhile True:\n"
+    body = json.dumps({"language": "python", "code": "import sys\nfor i in range(200):\n"
                        "    print('x' * 1000)\n    print('y' * 1000, file=sys.stderr)"})
     conn.request("POST", "/run", body, {**SSE, "Content-Type": "application/json"})
     r = conn.getresponse()
@@ -94,7 +107,7 @@ def test_a_flood_ends_truncated_and_the_connection_stays_healthy(stack, clean):
         elif line.startswith("data: "):
             got.append((0, name, json.loads(line[6:])))
     result = got[-1][2]
-    assert got[-1][1] == "result" and result["truncated"] is True
+    assert got[-1][1] == "result" and result["truncated"] is True and result["status"] == "ok"
     assert len(joined(got, "stdout")) == 65536  # the limit, no more, as in the ordinary answer
     assert joined(got, "stdout") == result["output"]
     assert joined(got, "stderr") == result["error"] and len(result["error"]) == 65536
@@ -129,6 +142,22 @@ def test_a_timeout_streams_to_the_end_and_the_service_message(stack, clean):
     assert result["error"].startswith("half a line\nExecution timed out after ")
 
 
+def test_a_quiet_program_gets_keep_alive_comments(stack, clean):
+    """Nothing printed for 6 s: a comment line keeps proxies from closing the connection."""
+    r = requests.post(stack.url("/run"), json={"language": "python", "code":
+                                               "import time\ntime.sleep(6)\nprint('late')"},
+                      headers=SSE, stream=True, timeout=60)
+    lines = [line.decode() for line in r.iter_lines()]
+    assert ": keep-alive" in lines, lines
+    assert lines.index(": keep-alive") < lines.index("event: stdout")
+
+
+def test_a_browser_form_post_gets_html_not_a_stream(stack, clean):
+    r = requests.post(stack.url("/run"), data={"language": "python", "code": "print(1)"},
+                      headers={"Accept": "text/html, text/event-stream"}, timeout=60)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+
+
 def test_refusals_are_ordinary_answers(stack, clean):
     r = requests.post(stack.url("/run"), json={"language": "cobol", "code": "x"}, headers=SSE,
                       timeout=30)
@@ -161,3 +190,31 @@ def test_a_client_that_leaves_ends_the_run(stack, clean):
     assert stack.used_containers() == [] and stack.docker_clients() == []
     print(f"the run ended {took:.1f} s after its client left")
     assert took < 7, f"the run went on {took:.1f} s after its client left"
+
+
+def test_a_client_that_stops_reading_does_not_hold_the_run(stack, clean):
+    """A client that stays connected and reads nothing, with a tiny receive buffer, while the
+    program prints as much as the limits let it, then spins: the writes stop at the run's
+    deadline, the run ends there and its container goes, as if the client had left."""
+    body = json.dumps({"language": "python", "code":
+                       "import sys\nsys.stdout.write('\\x01' * 65536); sys.stdout.flush()\n"
+                       "sys.stderr.write('\\x01' * 65536); sys.stderr.flush()\nwhile True: pass"
+                       }).encode()
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", stack.port))
+    s.sendall(b"POST /run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+              b"Accept: text/event-stream\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    try:
+        start = time.monotonic()
+        time.sleep(3)
+        assert stack.used_containers() != []  # running, its output not read
+        deadline = start + 25
+        while stack.used_containers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        took = time.monotonic() - start
+        print(f"the run of a client that reads nothing ended after {took:.1f} s")
+        assert stack.used_containers() == [], "the run outlived its deadline"
+        assert took < 18  # its 10 s, the start, the removal
+    finally:
+        s.close()

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "container.h"
+#include "spawn.h"
 #include "run_stream.h"
 
 struct sent {
@@ -19,16 +20,18 @@ struct sent {
 	int begun, fail;
 };
 
-static int begin(void *ctx)
+static int begin(void *ctx, int64_t until_ms)
 {
+	assert_true(until_ms >= mono_ms() + RUN_STREAM_MIN_MS - 50);
 	struct sent *t = ctx;
 
 	t->begun++;
 	return t->fail ? -1 : 0;
 }
 
-static int write_ev(void *ctx, const char *data, size_t len)
+static int write_ev(void *ctx, const char *data, size_t len, int64_t until_ms)
 {
+	assert_true(until_ms >= mono_ms() + RUN_STREAM_MIN_MS - 50);
 	struct sent *t = ctx;
 
 	if (t->fail)
@@ -128,6 +131,7 @@ static void test_after_a_timeout_stderr_stops_where_docker_begins(void **state)
 	set(&c.out, "\036", 1);
 	set(&c.err, err, 6);
 	run_stream_watch(&s, &c);
+	assert_string_equal(t->text, "event: stderr\ndata: {\"text\":\"slow\\n\"}\n\n");
 	t->len = 0;
 	/* the pump stopped at the deadline (err_upto 6); the drain read more of both */
 	set(&c.out, "\036late", 5);
@@ -150,9 +154,11 @@ static void test_the_compiler_messages_come_first_once(void **state)
 	char err[] = "\035warning: x\n\034" "12\034\036boom";
 
 	(void)state;
+	/* stdout's start mark read before stderr's: the messages, whole, still come first */
 	set(&c.out, "\036ok", 3);
-	set(&c.err, err, sizeof(err) - 1);
+	set(&c.err, err, 16); /* up to the compile's end mark */
 	run_stream_watch(&s, &c);
+	set(&c.err, err, sizeof(err) - 1);
 	run_stream_watch(&s, &c);
 	assert_string_equal(t->text, "event: compile\ndata: {\"text\":\"warning: x\\n\"}\n\n"
 				     "event: stdout\ndata: {\"text\":\"ok\"}\n\n"
