@@ -9,12 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "cutoff.h"
 #include "drain.h"
 #include "html.h"
 #include "log.h"
@@ -216,39 +215,16 @@ static int flushed(const struct source *src)
 	return fflush(stdout) || ferror(stdout) ? -1 : 0;
 }
 
-/* The connection whose writes cut_writes() ends. */
-static volatile sig_atomic_t cut_fd = -1;
-
-static void cut_writes(int sig)
+static int flush_source(void *src)
 {
-	(void)sig;
-	if (cut_fd >= 0)
-		shutdown(cut_fd, SHUT_WR); /* async-signal-safe */
+	return flushed(src);
 }
 
-/* Flushes a streamed answer, but no later than until_ms: then a timer shuts the connection's
- * write side, the write blocked in libfcgi fails (EINTR, or EPIPE once it made progress), and
- * so does the flush. */
+/* Flushes a streamed answer, cut at until_ms (a client that reads nothing must not hold the
+ * run past its deadline). */
 static int flushed_by(const struct source *src, int64_t until_ms)
 {
-	struct sigaction sa = { .sa_handler = cut_writes }, old; /* no SA_RESTART */
-	struct itimerval on = { { 0, 0 }, { 0, 0 } }, off = on;
-	int64_t left = until_ms - mono_ms();
-	int ret;
-
-	if (left < 1)
-		left = 1;
-	on.it_value.tv_sec = left / 1000;
-	on.it_value.tv_usec = (left % 1000) * 1000;
-	sigemptyset(&sa.sa_mask);
-	cut_fd = src->rq->ipcFd;
-	sigaction(SIGALRM, &sa, &old);
-	setitimer(ITIMER_REAL, &on, NULL);
-	ret = flushed(src);
-	setitimer(ITIMER_REAL, &off, NULL);
-	sigaction(SIGALRM, &old, NULL);
-	cut_fd = -1;
-	return ret;
+	return cutoff_call(src->rq->ipcFd, until_ms, flush_source, (void *)src);
 }
 
 static int sink_begin(struct sink *k, const char *content_type, int64_t until_ms)

@@ -194,8 +194,10 @@ def test_a_client_that_leaves_ends_the_run(stack, clean):
 
 def test_a_client_that_stops_reading_does_not_hold_the_run(stack, clean):
     """A client that stays connected and reads nothing, with a tiny receive buffer, while the
-    program prints as much as the limits let it, then spins: the writes stop at the run's
-    deadline, the run ends there and its container goes, as if the client had left."""
+    program prints as much as the limits let it, then spins: the run ends at its deadline and
+    its container goes. (lighttpd and nginx here take in the whole stream, bounded by the
+    output limits, so the service's writes never block; the cut of a write still blocked at
+    the deadline is tested in tests/unit/test_cutoff.c.)"""
     body = json.dumps({"language": "python", "code":
                        "import sys\nsys.stdout.write('\\x01' * 65536); sys.stdout.flush()\n"
                        "sys.stderr.write('\\x01' * 65536); sys.stderr.flush()\nwhile True: pass"
