@@ -171,6 +171,15 @@ test('Stop ends a run from the page', async () => {
   assert.equal(r.badge, 'badge stopped');
   assert.match(r.summary, /stopped/);
   assert.ok(!r.stdout.includes('99'));
+  // and the server ended the run: none in flight soon after (it would print for 10 s)
+  const end = Date.now() + 5000;
+  let metrics = '';
+  while (Date.now() < end) {
+    metrics = await (await fetch(base + '/metrics')).text();
+    if (/^sce_runs_in_flight 0$/m.test(metrics)) break;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  assert.match(metrics, /^sce_runs_in_flight 0$/m);
   await page.screenshot({ path: path.join(SHOTS, 'stopped.png'), fullPage: true });
   await page.context().close();
 });

@@ -189,7 +189,8 @@ def test_a_client_that_leaves_ends_the_run(stack, clean):
     took = time.monotonic() - left
     assert stack.used_containers() == [] and stack.docker_clients() == []
     print(f"the run ended {took:.1f} s after its client left")
-    assert took < 7, f"the run went on {took:.1f} s after its client left"
+    # measured here: 0.6-1.1 s behind each server, the container's removal included
+    assert took < 4, f"the run went on {took:.1f} s after its client left"
 
 
 def test_a_client_that_stops_reading_does_not_hold_the_run(stack, clean):
@@ -210,13 +211,14 @@ def test_a_client_that_stops_reading_does_not_hold_the_run(stack, clean):
     try:
         start = time.monotonic()
         time.sleep(3)
-        assert stack.used_containers() != []  # running, its output not read
+        running = stack.used_containers()  # the run's, its output not read
+        assert running != []
         deadline = start + 25
-        while stack.used_containers() and time.monotonic() < deadline:
+        while set(running) & set(stack.containers()) and time.monotonic() < deadline:
             time.sleep(0.2)
         took = time.monotonic() - start
         print(f"the run of a client that reads nothing ended after {took:.1f} s")
-        assert stack.used_containers() == [], "the run outlived its deadline"
+        assert not set(running) & set(stack.containers()), "the run outlived its deadline"
         assert took < 18  # its 10 s, the start, the removal
     finally:
         s.close()
