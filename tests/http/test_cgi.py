@@ -38,6 +38,14 @@ def test_run_as_cgi(stack, clean):
     assert json.loads(body)["output"] == "4\n"
 
 
+def test_plain_cgi_answers_whole_when_a_stream_is_asked_for(stack, clean):
+    """Streaming needs FastCGI: as plain CGI, Accept: text/event-stream gets the ordinary answer."""
+    status, headers, body = cgi("run", stack, body=b'{"language":"python","code":"print(2+2)"}',
+                                extra={"HTTP_ACCEPT": "text/event-stream"})
+    assert status == 200 and headers["Content-Type"] == "application/json; charset=utf-8"
+    assert json.loads(body)["output"] == "4\n"
+
+
 @pytest.mark.parametrize("kwargs,status", [
     ({"body": b"{"}, 400),
     ({"method": "GET"}, 405),
