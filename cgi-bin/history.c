@@ -251,29 +251,75 @@ int history_degraded(const struct config *cfg)
 	return REDIS(cfg) && history_redis_ping(cfg, err, sizeof(err));
 }
 
+/* The text of the history file this process read last, kept with the file open (so that its
+ * inode cannot be reused by a newer file): the file is only ever replaced whole (renamed over),
+ * so while the path still names the same inode, with the same size and modification time, its
+ * text is the same, and /history answers it without a read or a parse. */
+static struct {
+	int fd;
+	struct stat st;
+	char *text;
+	size_t len;
+} last = { .fd = -1 };
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static void forget_last(void)
+{
+	if (last.fd >= 0)
+		close(last.fd);
+	cJSON_free(last.text);
+	last.fd = -1;
+	last.text = NULL;
+}
+
+/* A copy of text (len bytes), with a final newline. */
+static char *line_new(const char *text, size_t len, size_t *out_len)
+{
+	char *out = malloc(len + 2);
+
+	if (out) {
+		memcpy(out, text, len);
+		out[len] = '\n';
+		out[len + 1] = '\0';
+		*out_len = len + 1;
+	}
+	return out;
+}
+
 /* This host's file, as a JSON array text. */
 static char *file_newest_new(const struct config *cfg, size_t *len, int *unreadable, char *err,
 			     size_t errlen)
 {
-	cJSON *arr = history_read_new(cfg->history_path, unreadable, err, errlen);
-	char *text, *out;
+	struct stat now, st;
+	cJSON *arr;
+	char *text = NULL, *out;
+	int fd = -1;
 
-	if (!arr)
-		return NULL;
-	text = cJSON_PrintUnformatted(arr);
-	cJSON_Delete(arr);
-	if (!text) {
+	if (last.text && !lstat(cfg->history_path, &now) && same_file(&now, &last.st))
+		return line_new(last.text, last.len, len);
+	arr = history_read_kept_new(cfg->history_path, &fd, &st, unreadable, err, errlen);
+	if (arr && !(text = cJSON_PrintUnformatted(arr)))
 		snprintf(err, errlen, "out of memory");
-		return NULL;
+	cJSON_Delete(arr);
+	out = text ? line_new(text, strlen(text), len) : NULL;
+	if (text && !out)
+		snprintf(err, errlen, "out of memory");
+	forget_last();
+	if (out && fd >= 0) { /* kept for the next request */
+		last.fd = fd;
+		last.st = st;
+		last.text = text;
+		last.len = strlen(text);
+	} else {
+		if (fd >= 0)
+			close(fd);
+		cJSON_free(text);
 	}
-	*len = strlen(text);
-	out = malloc(*len + 2);
-	if (out) {
-		memcpy(out, text, *len);
-		out[(*len)++] = '\n';
-		out[*len] = '\0';
-	}
-	cJSON_free(text);
 	return out;
 }
 

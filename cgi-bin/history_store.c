@@ -19,6 +19,12 @@
 
 cJSON *history_read_new(const char *path, int *corrupt, char *err, size_t errlen)
 {
+	return history_read_kept_new(path, NULL, NULL, corrupt, err, errlen);
+}
+
+cJSON *history_read_kept_new(const char *path, int *kept_fd, struct stat *kept_st, int *corrupt,
+			     char *err, size_t errlen)
+{
 	struct stat st;
 	char *buf = NULL;
 	cJSON *arr = NULL;
@@ -73,8 +79,12 @@ out:
 	if (corrupt)
 		*corrupt = bad;
 	free(buf);
-	if (fd >= 0)
+	if (arr && fd >= 0 && kept_fd) {
+		*kept_fd = fd;
+		*kept_st = st;
+	} else if (fd >= 0) {
 		close(fd);
+	}
 	return arr;
 }
 

@@ -3,6 +3,7 @@
 #define SCE_HISTORY_STORE_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 struct cJSON;
 
@@ -19,6 +20,9 @@ struct cJSON;
  * regular file, a symlink, too large, not a JSON array) rather than unreadable for now (no
  * descriptors, no memory, a read error). corrupt may be NULL. Never follows a symlink, never
  * blocks on a FIFO.
+ * history_read_kept_new() is the same, and when it returns an array read from a file, leaves
+ * that file open in *kept_fd (the caller closes it) and its fstat in *kept_st; *kept_fd is
+ * untouched when there was no file.
  *
  * history_append() puts entry first in the array at path and keeps the newest `keep` entries.
  * It holds an exclusive flock on "<path>.lock" (a file that is never renamed or removed) only
@@ -30,6 +34,8 @@ struct cJSON;
  * Takes ownership of entry in every case. Returns 0, or -1 with err filled.
  */
 struct cJSON *history_read_new(const char *path, int *corrupt, char *err, size_t errlen);
+struct cJSON *history_read_kept_new(const char *path, int *kept_fd, struct stat *kept_st,
+				    int *corrupt, char *err, size_t errlen);
 int history_append(const char *path, int keep, int lock_ms, struct cJSON *entry, char *err,
 		   size_t errlen);
 

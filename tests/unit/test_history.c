@@ -363,10 +363,49 @@ static void test_entries_wait_while_redis_is_away(void **state)
 	assert_int_equal(history_degraded(&cfg), 0);
 }
 
+static void expect_newest(const struct config *cfg, const char *want)
+{
+	char err[256], *text;
+	size_t len;
+	int degraded, unreadable;
+
+	text = history_newest_new(cfg, &len, &degraded, &unreadable, err, sizeof(err));
+	assert_non_null(text);
+	assert_string_equal(text, want);
+	assert_int_equal(len, strlen(want));
+	free(text);
+}
+
+/* /history answers the text it read last while the file is the same, and reads a file that
+ * changed: replaced whole by a run (the same size), edited in place, gone. */
+static void test_newest_follows_every_change(void **state)
+{
+	struct config cfg;
+	char err[256];
+	int i;
+
+	(void)state;
+	config_defaults(&cfg);
+	snprintf(cfg.history_path, sizeof(cfg.history_path), "%s", path);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(history_append(path, 3, 1000, entry(i), err, sizeof(err)), 0);
+	expect_newest(&cfg, "[{\"n\":2},{\"n\":1},{\"n\":0}]\n");
+	expect_newest(&cfg, "[{\"n\":2},{\"n\":1},{\"n\":0}]\n"); /* from what it kept */
+	assert_int_equal(history_append(path, 3, 1000, entry(3), err, sizeof(err)), 0);
+	expect_newest(&cfg, "[{\"n\":3},{\"n\":2},{\"n\":1}]\n"); /* same size, new file */
+	write_file("[{\"n\":7}]");
+	expect_newest(&cfg, "[{\"n\":7}]\n");
+	unlink(path);
+	expect_newest(&cfg, "[]\n");
+	write_file("[{\"n\":8}]");
+	expect_newest(&cfg, "[{\"n\":8}]\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_missing_is_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newest_follows_every_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_entries_wait_while_redis_is_away, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newest_first_and_trimmed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_file_is_set_aside, setup, teardown),
