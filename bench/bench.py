@@ -6,10 +6,13 @@ It starts two stacks of its own (scripts/serve.sh on free loopback ports, privat
 with the warm pool, one with it switched off (every entry's warm = 0), otherwise the same config.
 Prints:
   - latency p50/p95 of a program printing 2+2 in every language of the table (conf/languages.conf):
-    bare docker run, POST /run cold, warm;
+    bare docker run, POST /run cold, warm, and the floor under a warm run: `docker exec` of `true`
+    in an idle container of the same image and flags;
   - throughput (runs completed per second, errors counted) at 1, 4 and 8 concurrent clients,
-    and beside it how many containers dockerd makes and removes per second with nothing run;
-  - GET /history requests/s beside lighttpd serving a static file of the same size (wrk);
+    and beside it the ceiling of this design: containers made, started, `docker exec`'d once
+    (`true`) and removed per second, 8 at a time (and the same without the exec);
+  - GET /history requests/s beside lighttpd serving a static file of the same size (wrk), and
+    the floor of any FastCGI answer there: /healthz;
   - the multi-host front's own cost (docs/SCALING.md): a third stack, the same host behind the
     front (HAProxy) with its history in Redis, beside the warm one reached directly: /run
     latency, runs/s at 8 clients, and requests/s of a trivial endpoint (/healthz);
@@ -102,6 +105,27 @@ def bare(workdir, image, cmd, flags, file, code):
     return took
 
 
+class Idle:
+    """An idle container of an image, with the service's flags: `docker exec` of `true` in it is
+    the least a warm run can cost."""
+
+    def __init__(self, image):
+        self.name = f"sce-bench-idle-{secrets.token_hex(4)}"
+        subprocess.run([DOCKER, "run", "-d", "--name", self.name, "--label",
+                        "org.safe-code-executor.instance=bench-churn",
+                        *[f for f in FLAGS if f != "-i"], "--entrypoint", "/bin/sh", image, "-c",
+                        "exec sleep 600"], capture_output=True, check=True)
+
+    def exec_true(self):
+        start = time.monotonic()
+        subprocess.run([DOCKER, "exec", "-i", self.name, "true"], stdin=subprocess.DEVNULL,
+                       capture_output=True, check=True)
+        return time.monotonic() - start
+
+    def remove(self):
+        subprocess.run([DOCKER, "rm", "-f", self.name], capture_output=True)
+
+
 def post(base, language, code, source="127.0.0.1"):
     start = time.monotonic()
     r = requests.post(base + "/run", json={"language": language, "code": code}, timeout=60)
@@ -176,11 +200,13 @@ def throughput(stack, clients, seconds):
     return sum(r[0] for r in results) / elapsed, sum(r[1] for r in results)
 
 
-def churn(clients, seconds):
-    """Containers made (same image and flags, idle), started and removed per second by `clients`
-    loops, with nothing run in them: the most single-use runs dockerd can serve here."""
+def churn(clients, seconds, exec_once=False):
+    """Containers made (same image and flags, idle), started, `docker exec`'d once (`true`, when
+    exec_once) and removed per second by `clients` loops, python and javascript alternating:
+    the most single-use runs dockerd can serve here."""
     stop = time.monotonic() + seconds
     flags = [f for f in FLAGS if f != "-i"]
+    images = [CASES[lang][0] for lang in ("python", "javascript") if lang in CASES]
 
     def loop(i):
         done = 0
@@ -188,8 +214,11 @@ def churn(clients, seconds):
             name = f"sce-bench-churn-{i}-{done}"
             subprocess.run([DOCKER, "run", "-d", "--name", name, "--label",
                             "org.safe-code-executor.instance=bench-churn", *flags,
-                            "--entrypoint", "/bin/sh", CASES["python"][0], "-c", "exec sleep 60"],
-                           capture_output=True, check=True)
+                            "--entrypoint", "/bin/sh", images[i % len(images)], "-c",
+                            "exec sleep 60"], capture_output=True, check=True)
+            if exec_once:
+                subprocess.run([DOCKER, "exec", "-i", name, "true"], stdin=subprocess.DEVNULL,
+                               capture_output=True, check=True)
             subprocess.run([DOCKER, "rm", "-f", name], capture_output=True, check=True)
             done += 1
         return done
@@ -278,23 +307,30 @@ def main():
         try:
             rows = []
             for lang, (image, cmd, flags, file, code) in CASES.items():
-                for _ in range(3):  # warm-up: page cache, image layers, the pool
-                    bare(tmp, image, cmd, flags, file, code)
-                    post(cold.base, lang, code)
-                    post(warm.base, lang, code)
-                    time.sleep(0.3)
-                b, c, w = [], [], []
-                for _ in range(args.runs):  # interleaved: all three see the same machine
-                    b.append(bare(tmp, image, cmd, flags, file, code))
-                    c.append(post(cold.base, lang, code)[0])
-                    time.sleep(0.3)  # a client pausing between runs: the pool refills meanwhile
-                    w.append(post(warm.base, lang, code)[0])
-                rows.append((lang, b, c, w))
+                idle = Idle(image)
+                try:
+                    for _ in range(3):  # warm-up: page cache, image layers, the pool
+                        bare(tmp, image, cmd, flags, file, code)
+                        post(cold.base, lang, code)
+                        post(warm.base, lang, code)
+                        idle.exec_true()
+                        time.sleep(0.3)
+                    b, c, w, x = [], [], [], []
+                    for _ in range(args.runs):  # interleaved: all four see the same machine
+                        b.append(bare(tmp, image, cmd, flags, file, code))
+                        c.append(post(cold.base, lang, code)[0])
+                        time.sleep(0.3)  # a client pausing between runs: the pool refills
+                        w.append(post(warm.base, lang, code)[0])
+                        x.append(idle.exec_true())
+                finally:
+                    idle.remove()
+                rows.append((lang, b, c, w, x))
             flows = []
             for clients in (1, 4, 8):
                 flows.append((clients, throughput(cold, clients, args.seconds),
                               throughput(warm, clients, args.seconds)))
             ceiling = churn(8, args.seconds)
+            ceiling_exec = churn(8, args.seconds, exec_once=True)
             time.sleep(3)
             mem_warm = idle_memory(warm)
             mem_cold = idle_memory(cold)
@@ -304,6 +340,7 @@ def main():
             (warm.htdocs / "static.json").write_bytes(history)
             hist_rps = wrk(warm.base + "/history", 5)
             static_rps = wrk(warm.base + "/static.json", 5)
+            healthz_rps = wrk(warm.base + "/healthz", 5)
             # The front: the same host behind it, history in Redis, beside the direct one.
             via = {"direct": [], "front": []}
             for _ in range(3):
@@ -328,23 +365,29 @@ def main():
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}")
     print(f"latency: {args.runs} runs each, interleaved, after 3 warm-up runs "
           f"(ratios: POST /run over a bare docker run --rm)\n")
-    print(f"{'':11} {'bare run':>17} {'/run cold':>17} {'/run warm':>17} {'cold/bare':>10} {'warm/bare':>10}")
+    print(f"{'':11} {'bare run':>17} {'/run cold':>17} {'/run warm':>17} {'exec true':>17} "
+          f"{'cold/bare':>10} {'warm/bare':>10} {'warm/exec':>10}")
     print(f"{'':11} {'p50':>8} {'p95':>8} {'p50':>8} {'p95':>8} {'p50':>8} {'p95':>8} "
-          f"{'p50':>5} {'p95':>4} {'p50':>5} {'p95':>4}")
-    for lang, b, c, w in rows:
+          f"{'p50':>8} {'p95':>8} {'p50':>5} {'p95':>4} {'p50':>5} {'p95':>4} {'p50':>5} {'p95':>4}")
+    for lang, b, c, w, x in rows:
         ms = lambda v: f"{v * 1000:>5.0f} ms"
         print(f"{lang:11} {ms(pct(b, 50))} {ms(pct(b, 95))} {ms(pct(c, 50))} {ms(pct(c, 95))} "
-              f"{ms(pct(w, 50))} {ms(pct(w, 95))} {pct(c, 50) / pct(b, 50):5.2f} "
-              f"{pct(c, 95) / pct(b, 95):4.2f} {pct(w, 50) / pct(b, 50):5.2f} "
-              f"{pct(w, 95) / pct(b, 95):4.2f}")
+              f"{ms(pct(w, 50))} {ms(pct(w, 95))} {ms(pct(x, 50))} {ms(pct(x, 95))} "
+              f"{pct(c, 50) / pct(b, 50):5.2f} {pct(c, 95) / pct(b, 95):4.2f} "
+              f"{pct(w, 50) / pct(b, 50):5.2f} {pct(w, 95) / pct(b, 95):4.2f} "
+              f"{pct(w, 50) / pct(x, 50):5.2f} {pct(w, 95) / pct(x, 95):4.2f}")
     print(f"\nthroughput: runs/s completed, {args.seconds} s per cell, python and javascript alternating")
     print(f"{'clients':>8} {'cold':>8} {'warm':>8} {'warm/cold':>10} {'errors':>7}")
     for clients, (c, ce), (w, we) in flows:
         print(f"{clients:>8} {c:>8.2f} {w:>8.2f} {w / c:>10.2f} {ce + we:>7}")
-    print(f"containers made, started and removed with nothing run in them, 8 at a time: "
-          f"{ceiling:.2f}/s (the ceiling of any single-use design on this machine)")
+    print(f"containers made, started, exec'd once (true) and removed, 8 at a time: "
+          f"{ceiling_exec:.2f}/s (the ceiling of this design on this machine); without the exec: "
+          f"{ceiling:.2f}/s")
+    print(f"warm runs/s at 8 clients over that ceiling: {flows[-1][2][0] / ceiling_exec:.2f}")
     print(f"\nGET /history ({len(history)} bytes): {hist_rps:.0f} req/s; the same bytes as a static "
           f"file: {static_rps:.0f} req/s; ratio {hist_rps / static_rps:.2f} (wrk, 2 threads, 8 connections, 5 s)")
+    print(f"GET /healthz (the least a FastCGI answer costs here): {healthz_rps:.0f} req/s; over the "
+          f"static file {healthz_rps / static_rps:.2f}; /history over /healthz {hist_rps / healthz_rps:.2f}")
     print(f"\nthe front (HAProxy) with history in Redis, beside the same host reached directly "
           f"(history in its file):")
     d, f = via["direct"], via["front"]
