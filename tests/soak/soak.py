@@ -650,21 +650,22 @@ class Faults:
         s = args.seconds
         self.fill_s = min(max(s / 40, 5), 20)
         self.lock_min_s = 4
-        # The probe of a held lock is a run: under the soak's load it may wait several seconds
-        # for one of the run slots before it gets to the lock, hence the patience.
-        self.lock_max_s = min(max(s / 45, 15), 20)
+        self.lock_max_s = {"metrics_lock": min(max(s / 45, 8), 20),
+                           # its probe is a run: under the soak's load it may wait several
+                           # seconds for one of the run slots before it gets to the lock
+                           "history_lock": min(max(s / 45, 15), 20)}
         self.gap_s = min(max(s / 60, 2), 15)
 
     def plan(self):
-        cycle = ["kill", "fill", "history_lock", "kill", "metrics_lock"]
+        cycle = ["kill", "fill", "history_lock", "metrics_lock", "kill"]
         if self.args.dockerd_restart:
             cycle += ["dockerd"]
         return cycle + ["kill"]
 
     def loop(self, start_at, stop_at):
         wait_until(self.load.stop, start_at)
-        needs = {"kill": 20, "fill": self.fill_s + 5, "history_lock": self.lock_max_s + 5,
-                 "metrics_lock": self.lock_max_s + 5, "dockerd": 90}
+        needs = {"kill": 20, "fill": self.fill_s + 5, "dockerd": 90,
+                 **{name: patience + 5 for name, patience in self.lock_max_s.items()}}
         i = 0
         cycle = self.plan()
         while not self.load.stop.is_set():
@@ -853,7 +854,7 @@ class Faults:
             probes = []
 
             def prober():
-                while not answered.is_set() and time.monotonic() < fault.t0 + self.lock_max_s:
+                while not answered.is_set() and time.monotonic() < fault.t0 + self.lock_max_s[name]:
                     rec = probe()
                     probes.append(rec)
                     if conclusive(rec):
@@ -864,7 +865,7 @@ class Faults:
             time.sleep(0.2)
             th = threading.Thread(target=prober, daemon=True)
             th.start()
-            answered.wait(self.lock_max_s)
+            answered.wait(self.lock_max_s[name])
             wait_until(self.load.stop, fault.t0 + self.lock_min_s)
             held_until = time.monotonic()
         finally:
