@@ -168,9 +168,10 @@ def test_a_restarted_redis_is_reached_at_once(tmp_path):
         return proc
 
     redis = start_redis()
-    s, proc = start_stack(tmp_path, f"history_backend = redis\nredis_port = {port}\n"
-                             "workers = 4\nper_client_runs = 1\nper_client_waiting = 1\n")
+    proc = None
     try:
+        s, proc = start_stack(tmp_path, f"history_backend = redis\nredis_port = {port}\n"
+                                 "workers = 4\nper_client_runs = 1\nper_client_waiting = 1\n")
         assert s.run("python", "print('before')")[0] == 200
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:  # every worker connects
             assert all(e == "before\n" for e in pool.map(
@@ -185,6 +186,7 @@ def test_a_restarted_redis_is_reached_at_once(tmp_path):
         assert all(h == [json.loads(entry)] for h in seen), seen
         assert "answering this host's own copy" not in s.log()
     finally:
-        stop_stack(s, proc)
+        if proc:
+            stop_stack(s, proc)
         redis.kill()
         redis.wait()
