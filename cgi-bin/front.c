@@ -208,16 +208,12 @@ struct streaming {
 	const struct request *req;
 };
 
-static int flushed(const struct source *src)
+/* A streamed answer is FastCGI's only (serve() gives plain CGI no sink). */
+static int flush_source(void *arg)
 {
-	if (src->rq)
-		return FCGX_FFlush(src->rq->out) || FCGX_GetError(src->rq->out) ? -1 : 0;
-	return fflush(stdout) || ferror(stdout) ? -1 : 0;
-}
+	const struct source *src = arg;
 
-static int flush_source(void *src)
-{
-	return flushed(src);
+	return FCGX_FFlush(src->rq->out) || FCGX_GetError(src->rq->out) ? -1 : 0;
 }
 
 /* Flushes a streamed answer, cut at until_ms (a client that reads nothing must not hold the

@@ -129,8 +129,8 @@ static int exchange(const struct config *cfg, size_t n, const int *argcs, const 
 		if (ok && got == n)
 			break;
 		ok = 0;
+		again = had && closed_by_peer(conn); /* before anything else can touch errno */
 		snprintf(err, errlen, "redis %s", conn->errstr[0] ? conn->errstr : "failed");
-		again = had && closed_by_peer(conn);
 		while (got)
 			freeReplyObject(replies[--got]);
 		drop();
