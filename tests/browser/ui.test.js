@@ -184,43 +184,39 @@ test('Stop ends a run from the page', async () => {
   await page.context().close();
 });
 
-test('a stream cut short after output keeps the output and says why', async () => {
-  // The server's side of this (an error event once the run began) is tested in test_stream.py;
-  // here the page's, with that answer given by the test.
+// Runs a program on a page whose POST /run gets body as its event stream (the page's side of a
+// stream the real server does not give on demand); the result as shown, the page closed.
+async function runAnswered(body) {
   const page = await openPage();
   await page.route('**/run', (route) => route.fulfill({
-    status: 200,
-    headers: { 'Content-Type': 'text/event-stream; charset=utf-8' },
-    body: 'event: stdout\ndata: {"text":"printed before\\n"}\n\n' +
-      'event: error\ndata: {"error":"sandbox failed while running: the container was stopped",' +
-      '"status":502}\n\n',
-  }));
-  await setCode(page, 'python', "print('printed before')");
-  await page.click('#run');
-  const r = await result(page);
-  assert.equal(r.stdout, 'printed before\n');
-  assert.equal(r.badge, 'badge http');
-  assert.match(r.summary, /cut short \(HTTP 502\)sandbox failed while running: the container was stopped/);
-  await page.context().close();
-});
-
-test('the page reads any well-formed event stream: CRLF, no space, data on two lines', async () => {
-  const page = await openPage();
-  await page.route('**/run', (route) => route.fulfill({
-    status: 200,
-    headers: { 'Content-Type': 'text/event-stream; charset=utf-8' },
-    body: ': keep-alive\r\n\r\nevent:stdout\r\ndata:{"text":\r\ndata: "one\\n"}\r\n\r\n' +
-      'event: stderr\rdata: {"text":"two\\n"}\r\r' +
-      'event: result\ndata: {"output":"one\\n","error":"two\\n","exit_code":0,"status":"ok",' +
-      '"duration_ms":5,"truncated":false,"compile_output":"","compile_ms":null}\n\n',
+    status: 200, headers: { 'Content-Type': 'text/event-stream; charset=utf-8' }, body,
   }));
   await setCode(page, 'python', 'print(1)');
   await page.click('#run');
   const r = await result(page);
+  await page.context().close();
+  return r;
+}
+
+test('a stream cut short after output keeps the output and says why', async () => {
+  // The server's side of this (an error event once the run began) is tested in test_stream.py;
+  // here the page's, with that answer given by the test.
+  const r = await runAnswered('event: stdout\ndata: {"text":"printed before\\n"}\n\n' +
+    'event: error\ndata: {"error":"sandbox failed while running: the container was stopped",' +
+    '"status":502}\n\n');
+  assert.equal(r.stdout, 'printed before\n');
+  assert.equal(r.badge, 'badge http');
+  assert.match(r.summary, /cut short \(HTTP 502\)sandbox failed while running: the container was stopped/);
+});
+
+test('the page reads any well-formed event stream: CRLF, no space, data on two lines', async () => {
+  const r = await runAnswered(': keep-alive\r\n\r\nevent:stdout\r\ndata:{"text":\r\ndata: "one\\n"}\r\n\r\n' +
+    'event: stderr\rdata: {"text":"two\\n"}\r\r' +
+    'event: result\ndata: {"output":"one\\n","error":"two\\n","exit_code":0,"status":"ok",' +
+    '"duration_ms":5,"truncated":false,"compile_output":"","compile_ms":null}\n\n');
   assert.equal(r.badge, 'badge ok');
   assert.equal(r.stdout, 'one\n');
   assert.equal(r.stderr, 'two\n');
-  await page.context().close();
 });
 
 test('the timeout example: Run disabled with the elapsed time, then the timeout badge', async () => {
