@@ -39,7 +39,7 @@ endif
 
 LIB_SRC := config.c conffile.c languages.c utf8.c response.c request.c spawn.c container.c \
 	records.c pool.c sweep.c sandbox.c \
-	history_store.c history_redis.c history.c drain.c proxy.c sse.c marks.c run_stream.c cutoff.c \
+	history_store.c history_redis.c history.c drain.c proxy.c sse.c marks.c run_stream.c cutoff.c keeper.c \
 	lockfile.c log.c slots.c html.c metrics.c supervise.c front.c origin.c \
 	run_handler.c \
 	history_handler.c

@@ -254,6 +254,39 @@ out:
 	return ret;
 }
 
+int container_remove_all(const struct config *cfg, const char *const *names, int n)
+{
+	char **argv = calloc((size_t)n + 5, sizeof(*argv)), msg[256];
+	struct child c = CHILD_INIT;
+	int64_t deadline = mono_ms() + DOCKER_TIMEOUT_MS;
+	int i, ret = -1;
+
+	if (!argv)
+		return -1;
+	argv[0] = (char *)cfg->docker;
+	argv[1] = "rm";
+	argv[2] = "--force";
+	argv[3] = "--volumes";
+	for (i = 0; i < n; i++)
+		argv[4 + i] = (char *)names[i];
+	c.out.limit = 4096;
+	c.err.limit = 4096;
+	if (child_spawn(&c, cfg->docker, argv, msg, sizeof(msg))) {
+		log_msg("%s", msg);
+		goto out;
+	}
+	if (child_pump(&c, deadline, 0, NULL) != PUMP_EOF || child_wait(&c, deadline) ||
+	    !WIFEXITED(c.status)) {
+		log_msg("docker rm of %d containers did not finish in time", n);
+		goto out;
+	}
+	ret = WEXITSTATUS(c.status) == 0 ? 0 : -1;
+out:
+	child_release(&c);
+	free(argv);
+	return ret;
+}
+
 int container_dir_remove(const struct config *cfg, const char *name)
 {
 	char dir[PATH_MAX];

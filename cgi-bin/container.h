@@ -62,11 +62,15 @@ void container_init(struct container *ct, const struct config *cfg, const struct
  * to the log); what it made is removed then.
  * container_remove() kills and removes it (docker rm --force), then its directory; returns 0
  * when it is gone.
+ * container_remove_all() does the same for n containers with one docker command (which removes
+ * them at once); 0 when docker removed them all (their directories are the caller's), -1 when
+ * not (some may be gone: remove each on its own then).
  * container_put_program() writes the program into ct's directory as the language's file
  * (read-only to the container). 0, or -1 (logged).
  */
 int container_create(const struct config *cfg, struct container *ct, char *err, size_t errlen);
 int container_remove(const struct config *cfg, const char *name);
+int container_remove_all(const struct config *cfg, const char *const *names, int n);
 int container_put_program(const struct config *cfg, const struct container *ct, const char *code,
 			  size_t len);
 /* container_dir_remove() removes the directory of the container called name (and the program in

@@ -332,12 +332,19 @@ static void serve(const struct source *src, const struct service *svc, handler_f
 	free(req.body);
 }
 
-/* The keeper: p->keep every KEEP_EVERY_MS until SIGTERM (which, at its default, ends it: what
- * it was doing is left for the next one to take up). It never accepts: its descriptor 0, the
- * listening socket it inherited, is replaced by /dev/null. */
+static void on_keeper_stop(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/* The keeper: p->keep every KEEP_EVERY_MS until SIGTERM, then once more with *svc->stop set (to
+ * end what it started). It never accepts: its descriptor 0, the listening socket it inherited,
+ * is replaced by /dev/null. */
 static int keep(const struct service *svc, void (*fn)(const struct service *svc))
 {
 	struct timespec pause = { KEEP_EVERY_MS / 1000, (KEEP_EVERY_MS % 1000) * 1000000L };
+	struct sigaction sa = { .sa_handler = on_keeper_stop };
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 	if (null >= 0) { /* not the socket: a child it spawns sees no connection either */
@@ -345,10 +352,14 @@ static int keep(const struct service *svc, void (*fn)(const struct service *svc)
 		close(null);
 	}
 	signal(SIGPIPE, SIG_IGN); /* a peer that closed (Redis) is an error to handle, not a death */
-	for (;;) {
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	while (!stopping) {
 		fn(svc);
 		nanosleep(&pause, NULL);
 	}
+	fn(svc);
 	return 0;
 }
 
@@ -422,7 +433,7 @@ static int drain_command(const struct config *cfg, const char *seconds, const ch
 int front_main(int argc, char **argv, const struct program *p)
 {
 	struct config cfg;
-	struct service svc = { &cfg, &stopping, request_waiting };
+	struct service svc = { .cfg = &cfg, .stop = &stopping, .request_waiting = request_waiting };
 	FCGX_Request rq;
 	struct source src = { NULL };
 	char err[512];
@@ -493,6 +504,7 @@ int front_main(int argc, char **argv, const struct program *p)
 		r = supervise(n, p->keep != NULL);
 		if (r == SUPERVISE_KEEPER)
 			return keep(&svc, p->keep);
+		svc.keeper = p->keep != NULL; /* a worker: the keeper does the work after answers */
 		if (r != SUPERVISE_WORKER) /* the supervisor, done: 0 after a stop */
 			return r == 1 ? 0 : 1;
 	}

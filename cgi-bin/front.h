@@ -21,7 +21,7 @@ struct program {
 };
 
 /* How often the keeper (under --workers, when p->keep is set) calls p->keep. */
-#define KEEP_EVERY_MS 2000
+#define KEEP_EVERY_MS 100
 
 /*
  * front_main() is a program's main(): it loads the config ($SCE_CONFIG or the built-in path;

@@ -59,15 +59,17 @@ struct response {
 #define RESPONSE_INIT { .status = 500 }
 
 /*
- * What the front gives the handlers besides a request: the config, and how to tell that the
+ * What the front gives the handlers besides a request: the config, how to tell that the
  * service is stopping (SIGTERM arrived: finish quickly) or that another request waits for this
- * process (work after an answer should then give way; always 0 outside FastCGI).
+ * process (work after an answer should then give way; always 0 outside FastCGI), and whether a
+ * keeper process runs beside this one (under --workers: the work after answers is its).
  */
 struct config;
 struct service {
 	const struct config *cfg;
 	const volatile sig_atomic_t *stop;
 	int (*request_waiting)(void);
+	int keeper;
 };
 
 /*

@@ -129,36 +129,99 @@ int pool_size(const struct config *cfg, const struct language *lang)
 	return n;
 }
 
+int pool_hand_over(const struct config *cfg, const struct container *ct)
+{
+	char rec[PATH_MAX], to[PATH_MAX];
+	int lock, ok;
+
+	if (ct->removed) /* nothing for docker to do: only its directory and record */
+		return pool_done(cfg, ct);
+	lock = records_lock_all(cfg);
+	ok = lock >= 0 && !records_path(rec, sizeof(rec), cfg, "owned", ct->name) &&
+	     !records_path(to, sizeof(to), cfg, "done", ct->name) && !rename(rec, to);
+	records_unlock(lock);
+	return ok ? 0 : pool_done(cfg, ct);
+}
+
+/* The names of the records in done/, at most max of them; how many. */
+static int handed(const struct config *cfg, char (*names)[96], int max)
+{
+	char dir[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	if (records_path(dir, sizeof(dir), cfg, "done", NULL) || !(d = opendir(dir)))
+		return 0;
+	while (n < max && (e = readdir(d)))
+		if (e->d_name[0] != '.' && strlen(e->d_name) < sizeof(names[0]))
+			strcpy(names[n++], e->d_name);
+	closedir(d);
+	return n;
+}
+
+int pool_handed_count(const struct config *cfg)
+{
+	char names[POOL_REMOVE_MAX][96];
+
+	return handed(cfg, names, POOL_REMOVE_MAX);
+}
+
+void pool_remove_handed(const struct config *cfg)
+{
+	char names[POOL_REMOVE_MAX][96], rec[PATH_MAX];
+	const char *list[POOL_REMOVE_MAX];
+	int i, n = handed(cfg, names, POOL_REMOVE_MAX), all, lock;
+
+	for (i = 0; i < n; i++)
+		list[i] = names[i];
+	all = n && container_remove_all(cfg, list, n) == 0;
+	for (i = 0; i < n; i++) {
+		if (!all && container_remove(cfg, names[i]))
+			continue; /* left for the sweep, which finds its record in done/ */
+		if (all)
+			container_dir_remove(cfg, names[i]);
+		lock = records_lock_all(cfg);
+		if (!records_path(rec, sizeof(rec), cfg, "done", names[i]))
+			unlink(rec);
+		records_unlock(lock);
+	}
+}
+
+void pool_refill_one(const struct config *cfg, const struct language *lang,
+		     const volatile sig_atomic_t *stop, int (*waiting)(void))
+{
+	char pool[64], name[80], rec[PATH_MAX], to[PATH_MAX], err[256];
+	int lock = -1, records;
+
+	records_pool(pool, sizeof(pool), lang);
+	snprintf(name, sizeof(name), "%s.lock", pool);
+	if (lang->warm > 0)
+		lock = records_lock(cfg, name, 0);
+	while (lock >= 0 && pool_size(cfg, lang) < lang->warm && !(stop && *stop) &&
+	       !(waiting && waiting())) {
+		struct container ct;
+
+		if (make_owned(cfg, lang, &ct, err, sizeof(err))) {
+			log_msg("warm pool (%s) not refilled: %s", lang->name, err);
+			break;
+		}
+		records = records_lock_all(cfg);
+		if (records < 0 || records_path(rec, sizeof(rec), cfg, "owned", ct.name) ||
+		    records_path(to, sizeof(to), cfg, pool, ct.name) || rename(rec, to)) {
+			records_unlock(records);
+			pool_done(cfg, &ct);
+			break;
+		}
+		records_unlock(records);
+	}
+	records_unlock(lock);
+}
+
 void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop, int (*waiting)(void))
 {
 	int i;
 
-	for (i = 0; i < cfg->langs.n; i++) {
-		const struct language *lang = &cfg->langs.list[i];
-		char pool[64], name[80], rec[PATH_MAX], to[PATH_MAX], err[256];
-		int lock = -1, records;
-
-		records_pool(pool, sizeof(pool), lang);
-		snprintf(name, sizeof(name), "%s.lock", pool);
-		if (lang->warm > 0)
-			lock = records_lock(cfg, name, 0);
-		while (lock >= 0 && pool_size(cfg, lang) < lang->warm && !(stop && *stop) &&
-		       !(waiting && waiting())) {
-			struct container ct;
-
-			if (make_owned(cfg, lang, &ct, err, sizeof(err))) {
-				log_msg("warm pool (%s) not refilled: %s", lang->name, err);
-				break;
-			}
-			records = records_lock_all(cfg);
-			if (records < 0 || records_path(rec, sizeof(rec), cfg, "owned", ct.name) ||
-			    records_path(to, sizeof(to), cfg, pool, ct.name) || rename(rec, to)) {
-				records_unlock(records);
-				pool_done(cfg, &ct);
-				break;
-			}
-			records_unlock(records);
-		}
-		records_unlock(lock);
-	}
+	for (i = 0; i < cfg->langs.n; i++)
+		pool_refill_one(cfg, &cfg->langs.list[i], stop, waiting);
 }

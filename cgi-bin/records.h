@@ -10,6 +10,7 @@
  * Records, in cfg->state_dir:
  *   pool/<language>/<name>  an idle, running container, ready for one run ("<pid> <id>")
  *   owned/<name>            a container being made or used by process <pid> ("<pid> <id>")
+ *   done/<name>             a used container handed to the keeper, which removes it
  * Every container of the instance has exactly one record from before `docker run` until after
  * `docker rm`, so one with no record, or owned by a dead process, is a stray. (code/<name> is the
  * container's directory, made and removed with it: container.h.)

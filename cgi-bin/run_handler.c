@@ -11,6 +11,7 @@
 #include "handlers.h"
 #include "drain.h"
 #include "history.h"
+#include "keeper.h"
 #include "html.h"
 #include "metrics.h"
 #include "log.h"
@@ -353,13 +354,17 @@ void run_after(const struct service *svc)
 
 	if (!has_pending && !pool_stale)
 		return; /* nothing ran: nothing to remove or refill */
-	if (has_pending)
+	if (has_pending && svc->keeper)
+		pool_hand_over(cfg, &pending); /* the keeper removes it, and refills */
+	else if (has_pending)
 		pool_done(cfg, &pending);
 	has_pending = 0;
-	if (pool_stale) /* dead warm containers: drop their records before refilling */
+	if (pool_stale && svc->keeper)
+		sweep_soon(cfg);
+	else if (pool_stale) /* dead warm containers: drop their records before refilling */
 		sweep(cfg, SWEEP_NOW);
 	pool_stale = 0;
-	if (*svc->stop)
+	if (*svc->stop || svc->keeper)
 		return; /* stopping: serve.sh sweeps once every program has ended */
 	pool_refill(cfg, svc->stop, svc->request_waiting); /* yields to a waiting request */
 	sweep(cfg, SWEEP_DUE);
@@ -378,6 +383,5 @@ void run_cleanup(const struct service *svc)
 
 void run_keep(const struct service *svc)
 {
-	sweep(svc->cfg, SWEEP_DUE);
-	history_flush(svc->cfg);
+	keeper_work(svc);
 }

@@ -31,8 +31,8 @@ void sweep_soon(const struct config *cfg)
 		log_msg("cannot mark %s: %s", lock, strerror(errno));
 }
 
-/* Calls fn(cfg, sub) for "owned" and each pool/<language> directory there is (also of languages
- * no longer in the table). */
+/* Calls fn(cfg, sub) for "owned", "done" and each pool/<language> directory there is (also of
+ * languages no longer in the table). */
 static void each_record_dir(const struct config *cfg, void (*fn)(const struct config *, const char *,
 								  void *), void *arg)
 {
@@ -41,6 +41,7 @@ static void each_record_dir(const struct config *cfg, void (*fn)(const struct co
 	DIR *d;
 
 	fn(cfg, "owned", arg);
+	fn(cfg, "done", arg);
 	if (records_path(dir, sizeof(dir), cfg, "pool", NULL) || !(d = opendir(dir)))
 		return;
 	while ((e = readdir(d)))
@@ -54,7 +55,8 @@ static void each_record_dir(const struct config *cfg, void (*fn)(const struct co
 struct finding {
 	const char *name;
 	char path[PATH_MAX];
-	int where; /* 1 idle (pool), 2 owned by a live process, 3 owned by a dead one, 0 none */
+	int where; /* 1 idle (pool), 2 owned by a live process, 3 owned by a dead one, 4 handed to
+		    * the keeper (done/), 0 none */
 };
 
 static void look_in(const struct config *cfg, const char *sub, void *arg)
@@ -66,6 +68,10 @@ static void look_in(const struct config *cfg, const char *sub, void *arg)
 	if (f->where || records_path(path, sizeof(path), cfg, sub, f->name) || access(path, F_OK))
 		return;
 	strcpy(f->path, path);
+	if (!strcmp(sub, "done")) {
+		f->where = 4;
+		return;
+	}
 	if (strcmp(sub, "owned")) {
 		f->where = 1;
 		return;
@@ -90,7 +96,7 @@ static int take_stray(const struct config *cfg, const char *name, const char *st
 		(f.where == 1 && (!strcmp(state, "exited") || !strcmp(state, "dead") ||
 				  records_too_old(f.path)));
 	if (stray && !records_path(owned, sizeof(owned), cfg, "owned", name) &&
-	    records_write(owned, (long)getpid(), "-") == 0 && f.where == 1)
+	    records_write(owned, (long)getpid(), "-") == 0 && (f.where == 1 || f.where == 4))
 		unlink(f.path);
 	records_unlock(lock);
 	return stray;

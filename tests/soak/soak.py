@@ -264,9 +264,9 @@ class Stack:
              for lang in self.warm) if n != self.warm[lang]]
         left["processes of uid 65534"] = self.stray_processes()
         left["docker clients"] = self.docker_clients()
-        left["records of used containers (owned/)"] = sorted(
+        left["records of used containers (owned/, done/)"] = sorted(
             f"{p.name} ({describe_record(p, containers)})"
-            for p in (self.state_dir / "owned").glob("*"))
+            for sub in ("owned", "done") for p in (self.state_dir / sub).glob("*"))
         left["temp files"] = self.temp_files()
         return left
 
