@@ -450,32 +450,42 @@ static void cgroup_dir(char *buf, size_t len, const char *root, const char *cont
 		buf[0] = '\0';
 }
 
-void container_figures(const struct config *cfg, const char *id, struct figures *f)
+/* Reads a container's figures from the cgroup layout `layout` (0, 1: v1 with the cgroupfs or the
+ * systemd driver; 2, 3: v2 with either); 0, or -1 when the container's cgroup is not there. */
+static int figures_in(const struct config *cfg, const char *id, int layout, struct figures *f)
 {
 	char mem[PATH_MAX], cpu[PATH_MAX];
-	int systemd;
+	int systemd = layout % 2;
+	long long usec;
 
-	f->memory_peak = f->cpu_ns = f->oom_kills = -1;
-	for (systemd = 0; systemd < 2; systemd++) { /* cgroup v1 */
-		cgroup_dir(mem, sizeof(mem), cfg->cgroup_root, "memory", id, systemd);
-		if (access(mem, F_OK))
-			continue;
+	cgroup_dir(mem, sizeof(mem), cfg->cgroup_root, layout < 2 ? "memory" : "", id, systemd);
+	if (access(mem, F_OK))
+		return -1;
+	if (layout < 2) {
 		cgroup_dir(cpu, sizeof(cpu), cfg->cgroup_root, "cpuacct", id, systemd);
 		f->memory_peak = read_number(mem, "memory.max_usage_in_bytes", NULL);
 		f->oom_kills = read_number(mem, "memory.oom_control", "oom_kill");
 		f->cpu_ns = read_number(cpu, "cpuacct.usage", NULL);
-		return;
+		return 0;
 	}
-	for (systemd = 0; systemd < 2; systemd++) { /* cgroup v2 */
-		long long usec;
+	f->memory_peak = read_number(mem, "memory.peak", NULL);
+	f->oom_kills = read_number(mem, "memory.events", "oom_kill");
+	usec = read_number(mem, "cpu.stat", "usage_usec");
+	f->cpu_ns = usec < 0 ? -1 : usec * 1000;
+	return 0;
+}
 
-		cgroup_dir(mem, sizeof(mem), cfg->cgroup_root, "", id, systemd);
-		if (access(mem, F_OK))
-			continue;
-		f->memory_peak = read_number(mem, "memory.peak", NULL);
-		f->oom_kills = read_number(mem, "memory.events", "oom_kill");
-		usec = read_number(mem, "cpu.stat", "usage_usec");
-		f->cpu_ns = usec < 0 ? -1 : usec * 1000;
+void container_figures(const struct config *cfg, const char *id, struct figures *f)
+{
+	static int found = -1; /* the layout found once: the host's stays as it is */
+	int layout;
+
+	f->memory_peak = f->cpu_ns = f->oom_kills = -1;
+	if (found >= 0 && !figures_in(cfg, id, found, f))
 		return;
-	}
+	for (layout = 0; layout < 4; layout++)
+		if (layout != found && !figures_in(cfg, id, layout, f)) {
+			found = layout;
+			return;
+		}
 }
