@@ -143,7 +143,7 @@ int pool_hand_over(const struct config *cfg, const struct container *ct)
 	return ok ? 0 : pool_done(cfg, ct);
 }
 
-/* The names of the records in done/, at most max of them; how many. */
+/* The names of the records in done/ (of this instance's containers), at most max; how many. */
 static int handed(const struct config *cfg, char (*names)[96], int max)
 {
 	char dir[PATH_MAX];
@@ -154,7 +154,8 @@ static int handed(const struct config *cfg, char (*names)[96], int max)
 	if (records_path(dir, sizeof(dir), cfg, "done", NULL) || !(d = opendir(dir)))
 		return 0;
 	while (n < max && (e = readdir(d)))
-		if (e->d_name[0] != '.' && strlen(e->d_name) < sizeof(names[0]))
+		if (e->d_name[0] != '.' && strlen(e->d_name) < sizeof(names[0]) &&
+		    records_our_name(cfg, e->d_name))
 			strcpy(names[n++], e->d_name);
 	closedir(d);
 	return n;
@@ -167,32 +168,55 @@ int pool_handed_count(const struct config *cfg)
 	return handed(cfg, names, POOL_REMOVE_MAX);
 }
 
-void pool_remove_handed(const struct config *cfg)
+/* Ends a handed container's record: gone, or (could_not set) back in owned/ with no live owner,
+ * a stray for the sweep, which is made due. */
+static void end_handed(const struct config *cfg, const char *name, int could_not)
 {
-	char names[POOL_REMOVE_MAX][96], rec[PATH_MAX];
+	char rec[PATH_MAX], owned[PATH_MAX];
+	int lock = records_lock_all(cfg);
+
+	if (lock >= 0 && !records_path(rec, sizeof(rec), cfg, "done", name)) {
+		if (could_not && !records_path(owned, sizeof(owned), cfg, "owned", name))
+			records_write(owned, 0, "-");
+		unlink(rec);
+	}
+	records_unlock(lock);
+	if (could_not)
+		sweep_soon(cfg);
+}
+
+int pool_remove_handed(const struct config *cfg, const volatile sig_atomic_t *stop)
+{
+	char names[POOL_REMOVE_MAX][96];
 	const char *list[POOL_REMOVE_MAX];
-	int i, n = handed(cfg, names, POOL_REMOVE_MAX), all, lock;
+	int i, n = handed(cfg, names, POOL_REMOVE_MAX), failed = 0;
 
 	for (i = 0; i < n; i++)
 		list[i] = names[i];
-	all = n && container_remove_all(cfg, list, n) == 0;
-	for (i = 0; i < n; i++) {
-		if (!all && container_remove(cfg, names[i]))
-			continue; /* left for the sweep, which finds its record in done/ */
-		if (all)
+	if (n && container_remove_all(cfg, list, n) == 0) {
+		for (i = 0; i < n; i++) {
 			container_dir_remove(cfg, names[i]);
-		lock = records_lock_all(cfg);
-		if (!records_path(rec, sizeof(rec), cfg, "done", names[i]))
-			unlink(rec);
-		records_unlock(lock);
+			end_handed(cfg, names[i], 0);
+		}
+		return 0;
 	}
+	/* One each (one may have been gone already); not while docker does not answer at all. */
+	if (n && container_engine_ok(cfg) != 1)
+		return -1;
+	for (i = 0; i < n && !(stop && *stop); i++) {
+		int bad = container_remove(cfg, names[i]) != 0;
+
+		end_handed(cfg, names[i], bad);
+		failed += bad;
+	}
+	return i < n ? -1 : failed ? -1 : 0;
 }
 
-void pool_refill_one(const struct config *cfg, const struct language *lang,
-		     const volatile sig_atomic_t *stop, int (*waiting)(void))
+int pool_refill_one(const struct config *cfg, const struct language *lang,
+		    const volatile sig_atomic_t *stop, int (*waiting)(void))
 {
 	char pool[64], name[80], rec[PATH_MAX], to[PATH_MAX], err[256];
-	int lock = -1, records;
+	int lock = -1, records, ret = 0;
 
 	records_pool(pool, sizeof(pool), lang);
 	snprintf(name, sizeof(name), "%s.lock", pool);
@@ -204,6 +228,7 @@ void pool_refill_one(const struct config *cfg, const struct language *lang,
 
 		if (make_owned(cfg, lang, &ct, err, sizeof(err))) {
 			log_msg("warm pool (%s) not refilled: %s", lang->name, err);
+			ret = -1;
 			break;
 		}
 		records = records_lock_all(cfg);
@@ -211,11 +236,13 @@ void pool_refill_one(const struct config *cfg, const struct language *lang,
 		    records_path(to, sizeof(to), cfg, pool, ct.name) || rename(rec, to)) {
 			records_unlock(records);
 			pool_done(cfg, &ct);
+			ret = -1;
 			break;
 		}
 		records_unlock(records);
 	}
 	records_unlock(lock);
+	return ret;
 }
 
 void pool_refill(const struct config *cfg, const volatile sig_atomic_t *stop, int (*waiting)(void))

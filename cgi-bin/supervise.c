@@ -83,11 +83,18 @@ static int reap(struct worker *w, int n, int quick_deaths)
 	return quick_deaths;
 }
 
-/* Sends SIGTERM to the workers and waits for them all (each finishes its request first). */
+/* Sends SIGTERM to the workers and waits for them (each finishes its request first), then to
+ * the keeper, so that it finds every container the workers handed over, and waits for it. */
 static void stop_workers(struct worker *w, int n)
 {
 	for (int i = 0; i < n; i++)
-		if (w[i].pid > 0)
+		if (w[i].pid > 0 && !w[i].keeper)
+			kill(w[i].pid, SIGTERM);
+	for (int i = 0; i < n; i++)
+		while (w[i].pid > 0 && !w[i].keeper && waitpid(w[i].pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	for (int i = 0; i < n; i++)
+		if (w[i].pid > 0 && w[i].keeper)
 			kill(w[i].pid, SIGTERM);
 	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
 		;
