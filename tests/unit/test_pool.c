@@ -207,6 +207,117 @@ static void test_state_directories(void **state)
 	assert_int_equal(chmod(path, 0700), 0);
 }
 
+/* A fake docker CLI in dir: every call logged; "version" fails while $dir/down exists, "rm"
+ * while $dir/rmfail does. (It only reaches the error paths: the HTTP suites use the engine.) */
+static void fake_docker(void)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/docker", dir);
+	write_file(path, "#!/bin/sh\n"
+			 "d=$(dirname \"$0\")\n"
+			 "echo \"$*\" >>\"$d/calls\"\n"
+			 "case \"$1\" in\n"
+			 "version) [ -e \"$d/down\" ] && exit 1; echo 20.10; exit 0 ;;\n"
+			 "rm) [ -e \"$d/rmfail\" ] && { echo 'Error response from daemon: busy' >&2; exit 1; }; exit 0 ;;\n"
+			 "esac\n"
+			 "exit 0\n");
+	assert_int_equal(chmod(path, 0700), 0);
+	snprintf(cfg.docker, sizeof(cfg.docker), "%s", path);
+}
+
+static int exists(const char *sub, const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, name);
+	return access(path, F_OK) == 0;
+}
+
+/* Two used containers, as a run leaves them (an owned record), handed over to the keeper. */
+static void hand_over_two(struct container ct[2])
+{
+	char path[PATH_MAX], text[128];
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		memset(&ct[i], 0, sizeof(ct[i]));
+		snprintf(ct[i].name, sizeof(ct[i].name), "sce-unit-1-%016x", 10 + i);
+		snprintf(path, sizeof(path), "%s/owned/%s", dir, ct[i].name);
+		snprintf(text, sizeof(text), "%d %064x\n", (int)getpid(), 10 + i);
+		write_file(path, text);
+		assert_int_equal(pool_hand_over(&cfg, &ct[i]), 0);
+		assert_false(exists("owned", ct[i].name));
+		assert_true(exists("done", ct[i].name));
+	}
+	assert_int_equal(pool_handed_count(&cfg), 2);
+}
+
+static void read_calls(char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/calls", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(path);
+}
+
+/* The keeper removes what was handed over with one docker rm; one docker cannot remove becomes
+ * a stray (owned, no live owner) for the sweep; while docker does not answer, nothing moves. */
+static void test_handed_over_containers_are_removed_together(void **state)
+{
+	struct container ct[2];
+	char calls[4096], path[PATH_MAX];
+
+	(void)state;
+	fake_docker();
+	hand_over_two(ct);
+	assert_int_equal(pool_remove_handed(&cfg, NULL), 0);
+	read_calls(calls, sizeof(calls));
+	/* one call for both */
+	assert_true(!strncmp(calls, "rm --force --volumes sce-unit-1-", 32));
+	assert_non_null(strstr(calls, ct[0].name));
+	assert_non_null(strstr(calls, ct[1].name));
+	assert_string_equal(strchr(calls, '\n'), "\n");
+	assert_int_equal(pool_handed_count(&cfg), 0);
+	assert_false(exists("owned", ct[0].name) || exists("owned", ct[1].name));
+
+	/* docker away: the records wait in done/ */
+	hand_over_two(ct);
+	snprintf(path, sizeof(path), "%s/down", dir);
+	write_file(path, "");
+	snprintf(path, sizeof(path), "%s/rmfail", dir);
+	write_file(path, "");
+	assert_int_equal(pool_remove_handed(&cfg, NULL), -1);
+	assert_int_equal(pool_handed_count(&cfg), 2);
+
+	/* docker back, but it cannot remove them: strays for the sweep, made due */
+	snprintf(path, sizeof(path), "%s/down", dir);
+	unlink(path);
+	assert_int_equal(pool_remove_handed(&cfg, NULL), -1);
+	assert_int_equal(pool_handed_count(&cfg), 0);
+	{
+		long pid;
+		char id[80];
+
+		snprintf(path, sizeof(path), "%s/owned/%s", dir, ct[0].name);
+		records_read(path, &pid, id);
+		assert_int_equal(pid, 0);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/owned/%s", dir, ct[1].name);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/rmfail", dir);
+	unlink(path);
+	read_calls(calls, sizeof(calls));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +325,7 @@ int main(void)
 	    cmocka_unit_test(test_each_container_claimed_once),
 	    cmocka_unit_test(test_no_lock_no_claim),
 	    cmocka_unit_test(test_foreign_records_are_not_used),
+	    cmocka_unit_test(test_handed_over_containers_are_removed_together),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
