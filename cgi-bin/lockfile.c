@@ -36,11 +36,12 @@ int lockfile_open(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-int lockfile_try(int fd, const char *path, char *err, size_t errlen)
+/* One try at the flock op (LOCK_EX or LOCK_SH) without waiting: as lockfile_try(). */
+static int try_as(int fd, int op, const char *path, char *err, size_t errlen)
 {
 	int saved;
 
-	while (flock(fd, LOCK_EX | LOCK_NB)) {
+	while (flock(fd, op | LOCK_NB)) {
 		saved = errno;
 		if (saved == EINTR)
 			continue;
@@ -52,7 +53,12 @@ int lockfile_try(int fd, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-int lockfile_lock(const char *path, int wait_ms, char *err, size_t errlen)
+int lockfile_try(int fd, const char *path, char *err, size_t errlen)
+{
+	return try_as(fd, LOCK_EX, path, err, errlen);
+}
+
+static int lock_as(const char *path, int op, int wait_ms, char *err, size_t errlen)
 {
 	struct timespec pause = {0, 2 * 1000 * 1000};
 	int64_t deadline = mono_ms() + wait_ms;
@@ -61,7 +67,7 @@ int lockfile_lock(const char *path, int wait_ms, char *err, size_t errlen)
 	fd = lockfile_open(path, err, errlen);
 	if (fd < 0)
 		return -1;
-	while (lockfile_try(fd, path, err, errlen)) {
+	while (try_as(fd, op, path, err, errlen)) {
 		saved = errno;
 		if (saved != EWOULDBLOCK) {
 			close(fd);
@@ -79,6 +85,16 @@ int lockfile_lock(const char *path, int wait_ms, char *err, size_t errlen)
 			pause.tv_nsec *= 2;
 	}
 	return fd;
+}
+
+int lockfile_lock(const char *path, int wait_ms, char *err, size_t errlen)
+{
+	return lock_as(path, LOCK_EX, wait_ms, err, errlen);
+}
+
+int lockfile_share(const char *path, int wait_ms, char *err, size_t errlen)
+{
+	return lock_as(path, LOCK_SH, wait_ms, err, errlen);
 }
 
 void lockfile_unlock(int fd)

@@ -22,7 +22,8 @@
  * blocking on a FIFO; close-on-exec) and takes an exclusive flock on it, waiting at most wait_ms
  * (0: one try). The lock file is never renamed or removed, and the lock goes with the process.
  * Returns the descriptor, or -1 with err filled (errno EWOULDBLOCK when it was busy).
- * lockfile_unlock() releases it (-1 is ignored).
+ * lockfile_unlock() releases it (-1 is ignored). lockfile_share() is lockfile_lock() for a shared
+ * flock (any number of holders, none while an exclusive one is held).
  *
  * lockfile_open() and lockfile_try() are the two halves of lockfile_lock(), for a caller that
  * waits for any of several locks: open (0 or -1, err filled), then try the exclusive flock
@@ -34,6 +35,7 @@
  * one, also after a crash. Returns 0, or -1 with err filled (the temp file removed).
  */
 int lockfile_lock(const char *path, int wait_ms, char *err, size_t errlen);
+int lockfile_share(const char *path, int wait_ms, char *err, size_t errlen);
 void lockfile_unlock(int fd);
 int lockfile_open(const char *path, char *err, size_t errlen);
 int lockfile_try(int fd, const char *path, char *err, size_t errlen);

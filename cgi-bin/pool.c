@@ -225,9 +225,12 @@ int pool_refill_one(const struct config *cfg, const struct language *lang,
 	while (lock >= 0 && pool_size(cfg, lang) < lang->warm && !(stop && *stop) &&
 	       !(waiting && waiting())) {
 		struct container ct;
+		int making = records_making(cfg);
 
-		if (make_owned(cfg, lang, &ct, err, sizeof(err))) {
-			log_msg("warm pool (%s) not refilled: %s", lang->name, err);
+		if (making < 0 || make_owned(cfg, lang, &ct, err, sizeof(err))) {
+			if (making >= 0)
+				log_msg("warm pool (%s) not refilled: %s", lang->name, err);
+			records_unlock(making);
 			ret = -1;
 			break;
 		}
@@ -236,10 +239,12 @@ int pool_refill_one(const struct config *cfg, const struct language *lang,
 		    records_path(to, sizeof(to), cfg, pool, ct.name) || rename(rec, to)) {
 			records_unlock(records);
 			pool_done(cfg, &ct);
+			records_unlock(making);
 			ret = -1;
 			break;
 		}
 		records_unlock(records);
+		records_unlock(making);
 	}
 	records_unlock(lock);
 	return ret;

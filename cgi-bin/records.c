@@ -97,6 +97,41 @@ void records_unlock(int fd)
 	lockfile_unlock(fd);
 }
 
+/* making.lock is held shared by each container being made for a pool; making.gate lets a sweep
+ * of everything in ahead of the makers that come after it (flock has no queue). */
+int records_making(const struct config *cfg)
+{
+	char path[PATH_MAX], err[PATH_MAX + 64];
+	int gate, fd = -1;
+
+	gate = records_lock(cfg, "making.gate", 1);
+	if (gate >= 0 && !records_path(path, sizeof(path), cfg, "making.lock", NULL)) {
+		fd = lockfile_share(path, RECORDS_LOCK_MS, err, sizeof(err));
+		if (fd < 0)
+			log_msg("%s", err);
+	}
+	records_unlock(gate);
+	return fd;
+}
+
+int records_halt_making(const struct config *cfg, int *gate)
+{
+	char path[PATH_MAX], err[PATH_MAX + 64];
+	int fd = -1;
+
+	*gate = records_lock(cfg, "making.gate", 1);
+	if (*gate >= 0 && !records_path(path, sizeof(path), cfg, "making.lock", NULL)) {
+		fd = lockfile_lock(path, RECORDS_HALT_MS, err, sizeof(err));
+		if (fd < 0)
+			log_msg("%s", err);
+	}
+	if (fd < 0) {
+		records_unlock(*gate);
+		*gate = -1;
+	}
+	return fd;
+}
+
 int records_write(const char *path, long pid, const char *id)
 {
 	char text[128], err[PATH_MAX + 64];

@@ -30,6 +30,13 @@
  * else only if free; the descriptor, or -1 (logged when it waited). records_unlock() releases it
  * (-1 is fine). records_lock_all() is records_lock(cfg, "records.lock", 1).
  *
+ * records_making() is held (shared) while a container is made for a warm pool, from before its
+ * record until it is in the pool: the descriptor to release with records_unlock(), or -1 (logged)
+ * after RECORDS_LOCK_MS. records_halt_making() is what a sweep of everything holds, so that no
+ * container is made meanwhile, whose record it would drop: it waits up to RECORDS_HALT_MS for
+ * those being made, and no new one begins while it waits. The descriptor, with the gate's in
+ * *gate (release both), or -1 (logged).
+ *
  * records_write() writes "<pid> <id>" to path atomically; 0 or -1 (logged).
  * records_read() reads one back: pid 0 and id "" when unreadable, not the service user's regular
  * file, or not a record (the id must be docker's 64 hex digits, or "-" before it is known).
@@ -40,6 +47,7 @@
  * records_too_old() is true for a record of an idle container close to its idle end.
  */
 #define RECORDS_LOCK_MS 3000
+#define RECORDS_HALT_MS 30000
 
 int records_check_state(const struct config *cfg, char *err, size_t errlen);
 int records_path(char *buf, size_t len, const struct config *cfg, const char *sub, const char *name);
@@ -47,6 +55,8 @@ void records_pool(char *buf, size_t len, const struct language *lang);
 int records_lock(const struct config *cfg, const char *name, int wait);
 int records_lock_all(const struct config *cfg);
 void records_unlock(int fd);
+int records_making(const struct config *cfg);
+int records_halt_making(const struct config *cfg, int *gate);
 int records_write(const char *path, long pid, const char *id);
 void records_read(const char *path, long *pid, char *id);
 int records_our_name(const struct config *cfg, const char *name);

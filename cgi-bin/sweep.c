@@ -194,14 +194,16 @@ static void remove_stale_temps(const struct config *cfg, const char *sub, void *
 
 void sweep(const struct config *cfg, enum sweep how)
 {
-	int everything = how == SWEEP_EVERYTHING, lock, removed = 0;
+	int everything = how == SWEEP_EVERYTHING, lock, making = -1, gate = -1, removed = 0;
 	char *text = NULL, *copy = NULL, *line, *save = NULL;
 	struct listing l;
 	struct stat st;
 
-	lock = records_lock(cfg, "sweep.lock", 0);
-	if (lock < 0)
-		return;
+	/* Everything: after the sweep that runs, and with no container being made meanwhile (its
+	 * record, written after the listing, would be dropped with the others). */
+	lock = records_lock(cfg, "sweep.lock", everything);
+	if (lock < 0 || (everything && (making = records_halt_making(cfg, &gate)) < 0))
+		goto out;
 	if (how == SWEEP_DUE && !fstat(lock, &st) && st.st_size &&
 	    time(NULL) - st.st_mtime < SWEEP_EVERY_S)
 		goto out;
@@ -238,5 +240,7 @@ void sweep(const struct config *cfg, enum sweep how)
 out:
 	free(text);
 	free(copy);
+	records_unlock(making);
+	records_unlock(gate);
 	records_unlock(lock);
 }

@@ -60,8 +60,9 @@ def test_prepare_sweeps_strays(stack, clean):
     assert stray not in stack.containers()
     assert "sweep: removed" in p.stderr
     # --prepare is meant for before the service starts: here the stack runs, and its keeper
-    # refills the pool that --prepare emptied at the same time. Both settle within seconds.
-    deadline = time.monotonic() + 30
+    # refills the pool that --prepare emptied at the same time. Both settle within seconds, well
+    # before the next due sweep (a minute) could hide a container left with no record.
+    deadline = time.monotonic() + 15
     while not (len(stack.idle_pool()) == WARM_TOTAL and
                sorted(stack.containers()) == sorted(stack.idle_pool())):
         assert time.monotonic() < deadline, (stack.containers(), stack.idle_pool())

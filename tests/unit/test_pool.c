@@ -17,6 +17,7 @@
 #include "config.h"
 #include "pool.h"
 #include "records.h"
+#include "spawn.h"
 #include "tmpdir.h"
 
 #define CLAIMERS 24
@@ -318,6 +319,77 @@ static void test_handed_over_containers_are_removed_together(void **state)
 	read_calls(calls, sizeof(calls));
 }
 
+/* In a child: once go is written to, takes records_making() as soon as it may, tells ready,
+ * holds it for hold_ms, and exits 0 when it had it no sooner than not_before_ms after go. (Forked
+ * before the parent takes its locks, which it would otherwise hold too.) */
+static pid_t maker(int hold_ms, int not_before_ms, const int go[2], const int ready[2])
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int64_t start;
+		int fd;
+		char c;
+
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		start = mono_ms();
+		fd = records_making(&cfg);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(2);
+		usleep(hold_ms * 1000);
+		_exit(fd >= 0 && mono_ms() - start >= not_before_ms + hold_ms ? 0 : 1);
+	}
+	return pid;
+}
+
+static void expect_exit_0(pid_t pid)
+{
+	int status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A sweep of everything waits for the container being made, and none is begun while it runs
+ * (else its record, written after the sweep's listing, would be dropped: a container left with
+ * no record). */
+static void test_a_sweep_of_everything_halts_the_making(void **state)
+{
+	int go[2], ready[2], gate, fd;
+	int64_t start;
+	char c;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(ready), 0);
+	pid = maker(300, 0, go, ready);
+	assert_int_equal(write(go[1], "x", 1), 1);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	start = mono_ms();
+	fd = records_halt_making(&cfg, &gate);
+	assert_true(fd >= 0 && gate >= 0);
+	assert_true(mono_ms() - start >= 250); /* it waited for the maker */
+	expect_exit_0(pid);
+	records_unlock(fd);
+	records_unlock(gate);
+
+	pid = maker(0, 300, go, ready);
+	fd = records_halt_making(&cfg, &gate);
+	assert_true(fd >= 0 && gate >= 0);
+	assert_int_equal(write(go[1], "x", 1), 1); /* begins while the sweep holds it */
+	usleep(400 * 1000);
+	records_unlock(fd);
+	records_unlock(gate);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	expect_exit_0(pid); /* it had to wait for the sweep's end */
+	close(go[0]);
+	close(go[1]);
+	close(ready[0]);
+	close(ready[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +398,7 @@ int main(void)
 	    cmocka_unit_test(test_no_lock_no_claim),
 	    cmocka_unit_test(test_foreign_records_are_not_used),
 	    cmocka_unit_test(test_handed_over_containers_are_removed_together),
+	    cmocka_unit_test(test_a_sweep_of_everything_halts_the_making),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
