@@ -37,6 +37,10 @@
 	"r=$?; e=$(date +%s%N); head -c " COMPILE_OUTPUT_READ " /build/.compile | tr -d '\\034\\035\\036' >&2; " \
 	"printf '\\034%d\\034' $(( (e - s) / 1000000 )) >&2; [ $r -eq 0 ] || exit $r; " LAUNCHER
 #define DOCKER_TIMEOUT_MS 15000
+/* A pre-started language's container: its main process starts the run command and waits for
+ * the run's docker exec of the same program, which prints the start marks and brings the run's
+ * streams (images/attach.c). */
+#define ATTACH "/usr/lib/sce/attach"
 
 void container_init(struct container *ct, const struct config *cfg, const struct language *lang)
 {
@@ -80,7 +84,11 @@ void container_create_argv(struct docker_argv *a, const struct config *cfg,
 	snprintf(a->fsize, sizeof(a->fsize), "fsize=%lld:%lld", (long long)cfg->fsize_kb * 1024,
 		 (long long)cfg->fsize_kb * 1024);
 	snprintf(a->seccomp, sizeof(a->seccomp), "seccomp=%s", cfg->seccomp_profile);
-	snprintf(a->idle, sizeof(a->idle), "exec sleep %d", IDLE_SECONDS);
+	if (l->prestart)
+		snprintf(a->idle, sizeof(a->idle), "%d", IDLE_SECONDS);
+	else
+		snprintf(a->idle, sizeof(a->idle), "exec sleep %d", IDLE_SECONDS);
+	snprintf(a->backstop, sizeof(a->backstop), "%d", l->timeout_s + RUN_BACKSTOP_S);
 	/* where the engine finds the directory (the service may see it elsewhere) */
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/code/%s",
 			     cfg->engine_state_dir[0] ? cfg->engine_state_dir : cfg->state_dir,
@@ -122,6 +130,14 @@ void container_create_argv(struct docker_argv *a, const struct config *cfg,
 	ARG("--ulimit"); ARG("core=0");
 	ARG("--workdir"); ARG("/code");
 	ARG("--hostname"); ARG("sandbox");
+	if (l->prestart) {
+		ARG("--entrypoint"); ARG(ATTACH);
+		ARG(l->image);
+		ARG("--wait"); ARG(a->idle); ARG(a->backstop);
+		/* the table's words: at most 31 (languages.c checks), and room is left for them */
+		language_argv(l->run, a->words, sizeof(a->words), a->argv + n, 32);
+		return;
+	}
 	ARG("--entrypoint"); ARG("/bin/sh");
 	ARG(l->image);
 	ARG("-c"); ARG(a->idle);
@@ -141,6 +157,11 @@ void container_exec_argv(struct docker_argv *a, const struct config *cfg,
 	a->argv[n++] = "exec";
 	a->argv[n++] = "--interactive";
 	a->argv[n++] = (char *)ct->name;
+	if (l->prestart) {
+		a->argv[n++] = ATTACH;
+		a->argv[n] = NULL;
+		return;
+	}
 	a->argv[n++] = "/bin/sh";
 	a->argv[n++] = "-c";
 	if (LANGUAGE_COMPILED(l)) {

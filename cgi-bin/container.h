@@ -36,9 +36,11 @@ struct container {
  * The docker command lines. Only the config and the table of languages reach them; the program
  * reaches the container as a file (container_put_program), its input on stdin.
  *   create: docker run --detach, every restriction of the sandbox, the container's directory of
- *           the host (<state_dir>/code/<name>) read-only at /code, idle (sleep) until used;
+ *           the host (<state_dir>/code/<name>) read-only at /code, idle (sleep) until used; a
+ *           pre-started language's (prestart = yes) runs its run command at once, waiting;
  *   exec:   docker exec --interactive, the launcher, the language's compile (when it has one)
- *           and run commands.
+ *           and run commands; a pre-started language's, the program that brings the run's
+ *           streams to the waiting command (images/attach.c).
  */
 #define DOCKER_ARGV_MAX 96
 struct docker_argv {

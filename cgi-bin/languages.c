@@ -10,7 +10,7 @@
 #include "conffile.h"
 #include "utf8.h"
 
-enum kind { L_NAME, L_LABEL, L_IMAGE, L_WORDS, L_FILE, L_COMMAND, L_INT };
+enum kind { L_NAME, L_LABEL, L_IMAGE, L_WORDS, L_FILE, L_COMMAND, L_INT, L_YESNO };
 
 struct key {
 	const char *name;
@@ -39,6 +39,7 @@ static const struct key keys[] = {
 	INT(memory_mb, 6, 1 << 20),
 	INT(pids_limit, 8, 1 << 20),
 	INT(build_mb, 1, 4096),
+	{ "prestart", L_YESNO, offsetof(struct language, prestart), sizeof(int), 0, 1, 0 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -151,6 +152,11 @@ static const char *on_pair(void *ctx, const char *section, const char *key, cons
 			snprintf(r->msg, sizeof(r->msg), "%s: out of range (%ld to %ld)", key, k->min, k->max);
 		else
 			*(int *)((char *)r->cur + k->off) = (int)n;
+	} else if (k->kind == L_YESNO) {
+		if (strcmp(val, "yes") && strcmp(val, "no"))
+			snprintf(r->msg, sizeof(r->msg), "%s: yes or no", key);
+		else
+			*(int *)((char *)r->cur + k->off) = !strcmp(val, "yes");
 	} else if (strlen(val) >= k->size) {
 		snprintf(r->msg, sizeof(r->msg), "%s: too long (at most %zu bytes)", key, k->size - 1);
 	} else if (check(k, val)) {
@@ -193,6 +199,12 @@ int languages_load(struct languages *langs, const char *path, char *err, size_t 
 		    (lang->compile[0] && language_argv(lang->compile, buf, sizeof(buf), argv, 32) == 0)) {
 			snprintf(err, errlen, "%s:%d: [%s]: a command has no words, or more than 31",
 				 path, r.header_line[l], lang->name);
+			return -1;
+		}
+		if (LANGUAGE_COMPILED(lang) && lang->prestart) {
+			snprintf(err, errlen, "%s:%d: [%s]: prestart is for interpreters: a compiled "
+				 "language's program is built before it runs", path, r.header_line[l],
+				 lang->name);
 			return -1;
 		}
 		if (LANGUAGE_COMPILED(lang) && !lang->build_mb)

@@ -27,6 +27,7 @@ struct language {
 	int memory_mb;          /* memory of a container (+ swap: none) */
 	int pids_limit;         /* processes and threads in a container */
 	int build_mb;           /* a writable tmpfs at /build of this size (compiled languages), 0 */
+	int prestart;           /* its run command is started with the container and waits (yes) */
 };
 
 struct languages {

@@ -138,7 +138,7 @@ static int exec_in(const struct config *cfg, struct container *ct, const struct 
 		end = child_pump(&c, mono_ms() + cfg->start_timeout_s * 1000LL, 0, &intr);
 	else if (end == PUMP_OUTPUT) {
 		started = mono_ms();
-		if (compiled) /* the program's CPU time is counted from here */
+		if (compiled || l->prestart) /* the program's CPU time is counted from here */
 			container_figures(cfg, ct->id, &at_start);
 		deadline = started + l->timeout_s * 1000LL;
 		if (stream)

@@ -16,6 +16,19 @@ v8.startupSnapshot.setDeserializeMainFunction(() => {
   process.emitWarning = emitWarning;
 
   process.execArgv = []; // a child_process.fork() must not start from this snapshot
+  // Pre-started (languages.conf: prestart = yes): /usr/lib/sce/attach started this node with the
+  // container, and descriptor 3 is a pipe that brings one byte once the program is there.
+  const fs = require('fs');
+  let waiting = false;
+  try {
+    waiting = fs.fstatSync(3).isFIFO();
+  } catch (e) {
+    // no descriptor 3: started for the program
+  }
+  if (waiting) {
+    fs.readSync(3, Buffer.alloc(1));
+    fs.closeSync(3);
+  }
   /^/.exec(''); // RegExp.$_ and friends start empty
   const file = path.resolve(process.argv[1]);
   process.argv[1] = file; // as `node main.js` has it

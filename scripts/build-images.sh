@@ -25,7 +25,8 @@ recipe_label=org.safe-code-executor.recipe
 version_label=org.safe-code-executor.version
 old_label=org.safe-code-executor.image  # the hand-bumped version number of earlier releases
 
-# A root file system for an image: debootstrap, security updates, the setup script, then what a
+# A root file system for an image: debootstrap, security updates, the setup script,
+# /usr/lib/sce/attach (images/attach.c: the two ends of a pre-started interpreter), then what a
 # sandbox has no use for dropped (setuid/setgid bits, caches, docs).
 make_tree() { # root setup packages...
     local root=$1 setup=$2
@@ -39,18 +40,21 @@ make_tree() { # root setup packages...
     if [ "$setup" != - ]; then
         "$SCE_ROOT/images/$setup" "$root" || { echo "error: images/$setup failed" >&2; return 1; }
     fi
+    mkdir -p "$root/usr/lib/sce"
+    gcc -static -O2 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -o "$root/usr/lib/sce/attach" "$SCE_ROOT/images/attach.c"
     find "$root" -xdev -perm /6000 -type f -exec chmod ug-s {} +
     rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/usr/share/doc/* \
         "$root"/usr/share/man/* "$root"/usr/share/locale/* "$root"/dev/* "$root"/run/* "$root"/tmp/*
 }
 
-# The recipe of an image, hashed: this script's build steps, the packages, the setup script and
-# the files of images/ it names.
+# The recipe of an image, hashed: this script's build steps, the packages, images/attach.c, the
+# setup script and the files of images/ it names.
 recipe() { # setup packages
     local setup=$1 packages=$2 f
     {
         declare -f make_tree
         echo "$mirror $packages"
+        cat "$SCE_ROOT/images/attach.c"
         if [ "$setup" != - ]; then
             cat "$SCE_ROOT/images/$setup"
             for f in "$SCE_ROOT"/images/*; do

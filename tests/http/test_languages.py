@@ -237,6 +237,12 @@ image = sce-node:18
 file = main.js
 run = node main.js
 
+[javascript-started]
+label = JavaScript (from the snapshot, started for the program)
+image = sce-node:18
+file = main.js
+run = node --snapshot-blob /usr/lib/sce/node-main.blob main.js
+
 [c-1s]
 label = C, 1 second to compile
 image = sce-gcc:12
@@ -259,7 +265,8 @@ def extras(tmp_path_factory):
 
 def test_an_extra_entry_is_one_more_language(extras):
     langs = requests.get(extras.url("/languages"), timeout=30).json()
-    assert [lang["name"] for lang in langs] == LANGUAGES + ["python-2s", "javascript-plain", "c-1s"]
+    assert [lang["name"] for lang in langs] == LANGUAGES + ["python-2s", "javascript-plain",
+                                                            "javascript-started", "c-1s"]
     fast = langs[len(LANGUAGES)]
     assert (fast["version"], fast["limits"]["timeout_s"], fast["limits"]["memory_mb"]) == \
         ("3.11.2", 2, 64)
@@ -271,7 +278,7 @@ def test_an_extra_entry_is_one_more_language(extras):
     assert (body["status"], body["error"]) == ("memory_limit", "Memory limit exceeded (64 MB).")
     r = requests.post(extras.url("/run"), json={"language": "perl", "code": "1"}, timeout=30)
     assert_json_error(r, 400, 'unsupported language: use "python", "javascript", "ruby", "c", '
-                              '"python-2s", "javascript-plain" or "c-1s"')
+                              '"python-2s", "javascript-plain", "javascript-started" or "c-1s"')
     # nothing of it was filed under another language
     assert extras.history()[0]["language"] == "python-2s"
     metrics = requests.get(extras.url("/metrics"), timeout=30).text
@@ -304,87 +311,50 @@ def test_javascript_from_the_snapshot_runs_as_node_main_js(extras):
     assert "deserializeMain" in errors[0] and "deserializeMain" not in errors[1]
 
 
-def test_a_compile_over_its_time_limit(extras):
-    status, body = extras.run("c-1s", HANGING_COMPILE)
-    assert (status, body["status"], body["exit_code"]) == (200, "compile_error", 137), body
-    assert body["compile_output"].endswith("Compilation timed out after 1 seconds.")
-    assert 1000 <= body["compile_ms"] < 2500
-    # the entry's own file name, and its /build of 8 MiB: files of 512 KiB (under the 1 MiB
-    # file size limit) until it is full
-    status, body = extras.run("c-1s", FILL_BUILD)
-    assert body["status"] == "ok", body
-    written = int(body["output"])
-    assert 7 << 20 <= written <= 8 << 20, written
+# What a program can see of how it was started, and how it ends.
+LIKENESS = [
+    ("env, streams, descriptors",
+     "const fs = require('fs');\n"
+     "console.log(JSON.stringify([process.env, process.stdin.isTTY, process.stdout.isTTY,\n"
+     "  fs.fstatSync(0).isFIFO(), fs.fstatSync(1).isFIFO(), fs.fstatSync(2).isFIFO(),\n"
+     "  fs.readdirSync('/proc/self/fd').length, process.getuid(), process.cwd(),\n"
+     "  process.argv.length, process.title, process.getpgid(0) === process.pid]));\n", ""),
+    ("input, both streams, an exit code",
+     "const input = require('fs').readFileSync(0, 'utf8');\n"
+     "console.log(input.toUpperCase()); console.error('to stderr');\nprocess.exit(42);", "a\nλ€😀\n"),
+    ("an exit code set, output written to the end",
+     "process.stdout.write('x'.repeat(100000)); process.exitCode = 3;", ""),
+    ("killed by itself", "console.log('before'); process.kill(process.pid, 'SIGKILL');", ""),
+    ("a signal", "process.kill(process.pid, 'SIGTERM'); setTimeout(() => {}, 5000);", ""),
+    ("its process group", "console.log('x'); process.kill(0, 'SIGKILL');", ""),
+    ("a child process",
+     "const r = require('child_process').spawnSync('node', ['-e', 'console.log(6*7)']);\n"
+     "console.log(r.stdout.toString().trim(), r.status);", ""),
+    ("input not read", "console.log('done');", "y\n" * 30000),
+    ("a timer after the output", "console.log(1); setTimeout(() => console.log(2), 300);", ""),
+]
 
 
-FILL_BUILD = r"""#include <fcntl.h>
-#include <stdio.h>
-#include <unistd.h>
-
-int main(void)
-{
-    static char block[512 << 10];
-    long total = 0;
-    char name[32];
-
-    for (int i = 0; i < 40; i++) {
-        snprintf(name, sizeof(name), "/build/fill%d", i);
-        int fd = open(name, O_WRONLY | O_CREAT, 0600);
-        ssize_t n = fd < 0 ? -1 : write(fd, block, sizeof(block));
-        if (n > 0)
-            total += n;
-        if (n < (ssize_t)sizeof(block))
-            break;
-        close(fd);
-    }
-    printf("%ld\n", total);
-    return 0;
-}
-"""
+@pytest.mark.parametrize("what,code,stdin", LIKENESS, ids=[w for w, _, _ in LIKENESS])
+def test_a_prestarted_interpreter_runs_as_one_started_for_the_program(extras, what, code, stdin):
+    """The table's JavaScript is pre-started (prestart = yes): node from the snapshot, started
+    with the container and waiting. The same command started for the program (an entry of its
+    own) gives the same answer: output, errors, exit code and status."""
+    answers = [extras.run(lang, code, stdin=stdin)[1] for lang in ("javascript", "javascript-started")]
+    keys = ("status", "exit_code", "output", "error", "truncated")
+    assert [{k: a.get(k) for k in keys} for a in answers][0] == \
+        [{k: a.get(k) for k in keys} for a in answers][1], answers
+    assert "status" in answers[0], answers
 
 
-def test_the_default_compile_time_limit(stack, clean):
-    status, body = stack.run("c", HANGING_COMPILE)
-    assert (status, body["status"], body["exit_code"]) == (200, "compile_error", 137), body
-    assert body["compile_output"].endswith("Compilation timed out after 10 seconds.")
-    assert 10000 <= body["compile_ms"] < 11500 and body["duration_ms"] == 0
+def test_a_prestarted_runs_cpu_time_is_the_programs(extras):
+    """The interpreter's start happened before the run: the run's CPU time does not count it
+    (a program that does nothing takes less than when node starts for it), and a busy
+    program's does count."""
+    def least(lang):
+        return min(extras.run(lang, "0")[1]["cpu_time_ms"] for _ in range(3))
 
-
-# --- the table's keys and the old config's ----------------------------------------------------
-
-def test_an_old_config_key_names_its_replacement(tmp_path):
-    conf = tmp_path / "sce.conf"
-    for key, now in (("python_image = python:3.11-slim", '"image" in the [python] entry'),
-                     ("warm_javascript = 1", '"warm" in the [javascript] entry')):
-        conf.write_text(f"languages = {ROOT}/conf/languages.conf\n{key}\n")
-        p = subprocess.run([str(ROOT / "cgi-bin" / "run.fcgi"), "--check-config"],
-                           env={"SCE_CONFIG": str(conf)}, capture_output=True, text=True)
-        assert p.returncode == 1
-        assert f"{conf}:2: {key.split()[0]}: no longer a key here: use {now} of languages.conf" \
-            in p.stderr
-
-
-def test_build_images_rebuilds_only_what_changed(tmp_path):
-    """An image is rebuilt when its entry's recipe changes (a package added), left alone when it
-    matches, and used as it is when built elsewhere (no recipe label)."""
-    table = tmp_path / "languages.conf"
-    elsewhere = "sce-test-elsewhere:" + tmp_path.name[-8:].lower().replace("_", "-")
-    subprocess.run(f"tar -c --files-from /dev/null | {DOCKER} import - {elsewhere}", shell=True,
-                   check=True, capture_output=True)
-    table.write_text(TABLE.replace("packages = python3\n", "packages = python3 python3-numpy\n") +
-                     f"\n[elsewhere]\nlabel = E\nimage = {elsewhere}\npackages = x\n"
-                     "file = x\nrun = x\n")
-    conf = tmp_path / "sce.conf"
-    conf.write_text(f"languages = {table}\n")
-    env = dict(SCE_CONFIG=str(conf), PATH="/usr/sbin:/usr/bin:/sbin:/bin")
-    try:
-        p = subprocess.run([str(ROOT / "scripts" / "build-images.sh"), "--dry-run"], env=env,
-                           capture_output=True, text=True)
-    finally:
-        subprocess.run([DOCKER, "rmi", elsewhere], capture_output=True)
-    assert p.returncode == 0, p.stderr
-    lines = p.stdout.splitlines()
-    assert "image sce-python:3.11: its recipe changed: would rebuild" in lines
-    assert any(re.fullmatch(r"image sce-node:18: present \(recipe [0-9a-f]{16}\)", line)
-               for line in lines), lines
-    assert f"image {elsewhere}: present, built elsewhere: used as it is" in lines
+    prestarted, started = least("javascript"), least("javascript-started")
+    assert prestarted < started / 2, (prestarted, started)
+    busy = extras.run("javascript", "const end = Date.now() + 400; while (Date.now() < end) {}")[1]
+    assert 350 <= busy["cpu_time_ms"] <= 900, busy

@@ -285,6 +285,11 @@ static void test_table(void **state)
 	expect_table_error("[a]\npackages = python3; rm -rf /\n", "2: packages: not a list of Debian package names");
 	expect_table_error("[a]\nrun = python3 \x01\n", "2: run: may hold only printable ASCII characters");
 	expect_table_error("[a]\nbogus = 1\n", "2: unknown key \"bogus\"");
+	expect_table_error("[a]\nprestart = 1\n", "2: prestart: yes or no");
+	expect_table_error("[a]\nlabel = A\nimage = a\nfile = a.c\ncompile = cc a.c\nrun = ./a\n"
+			   "prestart = yes\n",
+			   "1: [a]: prestart is for interpreters: a compiled language's program is "
+			   "built before it runs");
 	write_file(table, "# nothing\n");
 	assert_int_equal(load("port = 1\n", &cfg, err), -1);
 	assert_non_null(strstr(err, "languages.conf: no languages: add an entry such as [python]"));
@@ -297,6 +302,11 @@ static void test_table(void **state)
 	assert_ptr_equal(languages_find(&cfg.langs, "python-fast", 11), &cfg.langs.list[2]);
 	assert_null(languages_find(&cfg.langs, "python-fas", 10));
 	assert_int_equal(cfg.langs.list[2].timeout_s, 2);
+	assert_int_equal(cfg.langs.list[2].prestart, 0);
+	write_file(table, TABLE "[node]\nlabel = Node.js\nimage = sce-node:18\nfile = main.js\n"
+			  "run = node main.js\nprestart = yes\n");
+	assert_int_equal(load("port = 1\n", &cfg, err), 0);
+	assert_int_equal(cfg.langs.list[2].prestart, 1);
 	write_file(table, TABLE);
 }
 

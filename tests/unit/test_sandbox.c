@@ -35,7 +35,7 @@ static void add_languages(struct config *c)
 		{ .name = "python", .label = "Python", .image = "sce-python:3.11", .file = "main.py",
 		  .run = "python3 -I -u main.py" },
 		{ .name = "javascript", .label = "JavaScript", .image = "sce-node:18", .file = "main.js",
-		  .run = "node --snapshot-blob /usr/lib/sce/node-main.blob main.js" },
+		  .run = "node --snapshot-blob /usr/lib/sce/node-main.blob main.js", .prestart = 1 },
 		{ .name = "c", .label = "C", .image = "sce-gcc:12", .file = "main.c",
 		  .compile = "gcc -O2 -o /build/main main.c", .run = "/build/main", .build_mb = 64,
 		  .timeout_s = 3, .memory_mb = 256 },
@@ -142,6 +142,15 @@ static void test_create_argv(void **state)
 	container_create_argv(&a, &defaults, &ct);
 	assert_true(has(a.argv, "sce-node:18"));
 	assert_false(has(a.argv, "sce-python:3.11"));
+	/* pre-started: the run command is the container's, under attach, waiting */
+	assert_true(has_pair(a.argv, "--entrypoint", "/usr/lib/sce/attach"));
+	assert_true(has_pair(a.argv, "sce-node:18", "--wait"));
+	n = argc_of(a.argv);
+	assert_string_equal(a.argv[n - 6], "3600");
+	assert_string_equal(a.argv[n - 5], "40"); /* the backstop: timeout + 30 s */
+	assert_string_equal(a.argv[n - 4], "node");
+	assert_string_equal(a.argv[n - 1], "main.js");
+	assert_true(has(a.argv, "--init")); /* so it is not PID 1 */
 	/* a compiled language: its own limits, and a writable /build for the compiler only there */
 	ct.lang = &defaults.langs.list[2];
 	container_create_argv(&a, &defaults, &ct);
@@ -172,11 +181,13 @@ static void test_exec_argv(void **state)
 	assert_string_equal(a.argv[n - 4], "python3"); /* the table's command, word by word */
 	assert_string_equal(a.argv[n - 3], "-I");
 	assert_string_equal(a.argv[n - 1], "main.py");
+	/* pre-started: only attach, which brings the run's streams to the waiting command */
 	ct.lang = &defaults.langs.list[1];
 	container_exec_argv(&a, &defaults, &ct);
 	n = argc_of(a.argv);
-	assert_string_equal(a.argv[n - 4], "node");
-	assert_string_equal(a.argv[n - 1], "main.js");
+	assert_int_equal(n, 5);
+	assert_string_equal(a.argv[3], ct.name);
+	assert_string_equal(a.argv[4], "/usr/lib/sce/attach");
 	/* compiled: the compile command and its seconds before the backstop (the language's 3 s + 30) */
 	ct.lang = &defaults.langs.list[2];
 	container_exec_argv(&a, &defaults, &ct);
