@@ -3,14 +3,16 @@
  * the two ends of a pre-started interpreter (languages.conf: prestart = yes).
  *
  *   attach --wait IDLE_S BACKSTOP_S COMMAND...     the container's main process
- *     Starts COMMAND at once (in its own process group, no environment but PATH) with pipes as
+ *     Starts COMMAND at once (in the process group of a leader that only waits, as timeout's
+ *     child is in timeout's; no environment but PATH) with pipes as
  *     its stdin, stdout and stderr, and at descriptor 3 a pipe it must read one byte from before
  *     it reads its program. Then waits, at most IDLE_S seconds (then it ends, and the container
  *     with it), for one connection on the abstract Unix socket "@sce-attach", which brings three
  *     descriptors: the stdin, stdout and stderr of the run. It sends COMMAND the byte, relays
  *     between those and COMMAND's pipes until COMMAND has ended and its output is passed on
- *     (SIGKILL once BACKSTOP_S have passed), sends COMMAND's wait status back, and stays (as an
- *     idle container's sleep does) until the container is removed, or IDLE_S more seconds.
+ *     (SIGKILL to its process group once BACKSTOP_S have passed; its streams are let go 2 s
+ *     after it ended, as docker exec does), sends COMMAND's wait status back, and stays (as an
+ *     idle container's sleep does) until the container is removed, or IDLE_S after its start.
  *   attach                                         what the run's docker exec runs
  *     Connects (trying for up to 5 s: the container may be just made), prints the start mark
  *     (\036) on stdout and on stderr, hands its descriptors 0, 1 and 2
@@ -31,6 +33,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <stdint.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,8 +42,11 @@
 #define START_MARK "\036"
 #define RELAY_BUF 65536
 #define CONNECT_TRIES 1000 /* 5 ms apart */
+#define SEND_WAIT_S 5      /* for attach's descriptors, once it has connected */
+#define DRAIN_MS 2000      /* for the streams once the command has ended (as docker exec) */
 
 static volatile sig_atomic_t child;   /* COMMAND's pid */
+static volatile sig_atomic_t group;   /* its process group's: a leader that only waits */
 static int wake[2] = { -1, -1 };       /* written to on SIGCHLD, read in the poll loops */
 static volatile sig_atomic_t ended_all; /* the run is over: SIGALRM ends the wait */
 
@@ -60,8 +66,27 @@ static void on_alarm(int sig)
 	(void)sig;
 	if (ended_all)
 		_exit(0);
-	if (child > 0)
-		kill(-child, SIGKILL);
+	if (group > 0)
+		kill(-group, SIGKILL);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Handlers that interrupt a blocking call (no SA_RESTART). */
+static void catch(int sig, void (*fn)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fn;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
 }
 
 static void address(struct sockaddr_un *sa, socklen_t *len)
@@ -128,8 +153,15 @@ static int attach(void)
 		raise(SIGKILL);
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
-	signal(WTERMSIG(status), SIG_DFL);
-	raise(WTERMSIG(status));
+	{
+		sigset_t one_sig;
+
+		sigemptyset(&one_sig);
+		sigaddset(&one_sig, WTERMSIG(status));
+		signal(WTERMSIG(status), SIG_DFL);
+		sigprocmask(SIG_UNBLOCK, &one_sig, NULL);
+		raise(WTERMSIG(status));
+	}
 	raise(SIGKILL); /* a signal that does not end a process by default */
 	return 137;
 }
@@ -201,6 +233,20 @@ static pid_t start(char **argv, int ours[4])
 	sigset_t all;
 	pid_t pid;
 
+	/* As under timeout: the command is not a group leader (so setsid() works for it), and the
+	 * backstop kills its group, its descendants with it. The leader is made first: it must
+	 * hold none of the pipes (an end it held would never see its end of file). */
+	group = fork();
+	if (group == 0) {
+		close(wake[0]);
+		close(wake[1]);
+		setpgid(0, 0);
+		for (;;)
+			pause();
+	}
+	if (group < 0)
+		return -1;
+	setpgid(group, group);
 	for (i = 0; i < 4; i++)
 		if (pipe2(p[i], O_CLOEXEC))
 			return -1;
@@ -211,7 +257,7 @@ static pid_t start(char **argv, int ours[4])
 	theirs[3] = p[3][0], ours[3] = p[3][1];
 	pid = fork();
 	if (pid == 0) {
-		setpgid(0, 0);
+		setpgid(0, group);
 		for (i = 0; i < 4; i++)
 			if (dup2(theirs[i], 100 + i) < 0)
 				_exit(127);
@@ -236,7 +282,9 @@ static pid_t start(char **argv, int ours[4])
 }
 
 /* Waits for the connection and takes its three descriptors into run[]; 0, or -1 when the
- * command ended first (or the socket failed). */
+ * command ended first (or the socket failed, or what came was not attach's three). Once
+ * connected, the name stays taken by a socket that listens to nobody: no second connection,
+ * and the program cannot take the name. */
 static int take_run(int *conn, int run[3])
 {
 	union {
@@ -249,8 +297,10 @@ static int take_run(int *conn, int run[3])
 	struct iovec iov;
 	struct pollfd pfd[2];
 	socklen_t len;
+	struct timeval wait = { SEND_WAIT_S, 0 };
 	char one;
-	int lfd, status;
+	int lfd, hold, status;
+	size_t got, i;
 	ssize_t n;
 
 	address(&sa, &len);
@@ -279,7 +329,13 @@ static int take_run(int *conn, int run[3])
 		if (*conn >= 0)
 			break;
 	}
-	close(lfd); /* one run: nobody else connects */
+	alarm(0); /* no idle end now: the run has come */
+	close(lfd);
+	hold = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (hold < 0 || bind(hold, (struct sockaddr *)&sa, len))
+		return -1;
+	if (setsockopt(*conn, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait)))
+		return -1;
 	iov.iov_base = &one;
 	iov.iov_len = 1;
 	m.msg_iov = &iov;
@@ -288,10 +344,16 @@ static int take_run(int *conn, int run[3])
 	m.msg_controllen = sizeof(u.buf);
 	while ((n = recvmsg(*conn, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
 		;
-	if (n != 1 || !(c = CMSG_FIRSTHDR(&m)) ||
-	    c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(3 * sizeof(int)))
+	c = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
+	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 		return -1;
-	memcpy(run, CMSG_DATA(c), 3 * sizeof(int));
+	got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	memcpy(run, CMSG_DATA(c), (got < 3 ? got : 3) * sizeof(int));
+	if (got != 3 || (m.msg_flags & MSG_CTRUNC)) {
+		for (i = 0; i < got && i < 3; i++)
+			close(run[i]);
+		return -1;
+	}
 	return 0;
 }
 
@@ -299,26 +361,27 @@ static int wait_side(int idle_s, int backstop_s, char **argv)
 {
 	struct flow fl[3];
 	struct pollfd pfd[7];
-	int ours[4] = { -1, -1, -1, -1 }, run[3], conn = -1, status = 0, ended = 0, i;
+	int ours[4] = { -1, -1, -1, -1 }, run[3], conn = -1, status = 0, ended = 0, i, wait_ms;
+	int64_t idle_end = now_ms() + (int64_t)idle_s * 1000, drain_end = 0;
 	static char bufs[3][RELAY_BUF];
 
 	prctl(PR_SET_DUMPABLE, 0);
 	signal(SIGPIPE, SIG_IGN);
 	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK))
 		return 1;
-	signal(SIGCHLD, on_chld);
-	signal(SIGALRM, on_alarm);
+	catch(SIGCHLD, on_chld);
+	catch(SIGALRM, on_alarm);
 	child = start(argv, ours);
 	if (child < 0)
 		return 1;
 	alarm((unsigned)idle_s);
 	if (take_run(&conn, run)) {
-		kill(-child, SIGKILL);
+		kill(-group, SIGKILL);
 		return 1;
 	}
 	alarm((unsigned)backstop_s);
 	if (write(ours[3], "g", 1) != 1) {
-		kill(-child, SIGKILL);
+		kill(-group, SIGKILL);
 		return 1;
 	}
 	close(ours[3]);
@@ -329,9 +392,15 @@ static int wait_side(int idle_s, int backstop_s, char **argv)
 		fcntl(fl[i].src, F_SETFL, fcntl(fl[i].src, F_GETFL) | O_NONBLOCK);
 		fcntl(fl[i].dst, F_SETFL, fcntl(fl[i].dst, F_GETFL) | O_NONBLOCK);
 	}
-	/* until the command has ended and its stdout and stderr have ended (also in descendants
-	 * that kept them) and are passed on */
+	/* Until the command has ended and its stdout and stderr have ended and are passed on; a
+	 * descendant that keeps them open gets DRAIN_MS more (as docker exec gives its streams),
+	 * then its group is killed and the streams are let go. */
 	while (!ended || !flow_done(&fl[1]) || !flow_done(&fl[2])) {
+		wait_ms = -1;
+		if (ended && (wait_ms = (int)(drain_end - now_ms())) <= 0) {
+			kill(-group, SIGKILL);
+			break;
+		}
 		for (i = 0; i < 3; i++) {
 			pfd[2 * i].fd = fl[i].len == 0 ? fl[i].src : -1;
 			pfd[2 * i].events = POLLIN;
@@ -340,7 +409,7 @@ static int wait_side(int idle_s, int backstop_s, char **argv)
 		}
 		pfd[6].fd = wake[0];
 		pfd[6].events = POLLIN;
-		if (poll(pfd, 7, -1) < 0 && errno != EINTR)
+		if (poll(pfd, 7, wait_ms) < 0 && errno != EINTR)
 			break;
 		for (i = 0; i < 3; i++)
 			flow_move(&fl[i], pfd[2 * i].revents, pfd[2 * i + 1].revents);
@@ -352,6 +421,7 @@ static int wait_side(int idle_s, int backstop_s, char **argv)
 		}
 		if (!ended && waitpid(child, &status, WNOHANG) == child) {
 			ended = 1;
+			drain_end = now_ms() + DRAIN_MS;
 			flow_close(&fl[0]); /* its input is no one's now */
 		}
 	}
@@ -365,8 +435,9 @@ static int wait_side(int idle_s, int backstop_s, char **argv)
 	 * kills what is left in it, attach too, maybe before it has passed the status on; and a
 	 * container that stopped during a run tells the service that the run was cut short. So it
 	 * stays, as an idle container's sleep does, until the container is removed (or IDLE_S). */
-	alarm((unsigned)idle_s);
 	ended_all = 1;
+	wait_ms = (int)((idle_end - now_ms()) / 1000);
+	alarm(wait_ms > 0 ? (unsigned)wait_ms : 1);
 	for (;;)
 		pause();
 }

@@ -415,6 +415,37 @@ const server = net.createServer(c => c.end('unix')).listen('\0sce-test', () => {
     assert out == {**FAMILY_RESULTS, "pair-AF_TIPC": "EPERM", "unix-socket": "unix"}, body
 
 
+def test_a_prestarted_program_cannot_reach_its_waiting_side(stack):
+    """JavaScript is pre-started: its waiting side (/usr/lib/sce/attach, the program's parent)
+    took the run's one connection on @sce-attach and closed the socket before the program ran,
+    and is not dumpable: the program can neither connect as a second run nor open the run's
+    streams or the socket through /proc."""
+    body = attack(stack, "javascript", r'''
+const cp = require('child_process');
+const fs = require('fs');
+const perl = 'use Socket; socket(S, AF_UNIX, SOCK_SEQPACKET, 0) or die; ' +
+  'connect(S, pack_sockaddr_un("\\0sce-attach")) ? print "CONNECTED" : print 0 + $!';
+const r = cp.spawnSync('perl', ['-e', perl]);
+console.log('connect', r.stdout.toString() === '111' ? 'ECONNREFUSED' : r.stdout.toString() + r.stderr.toString());
+const parent = fs.readFileSync(`/proc/${process.ppid}/cmdline`, 'utf8').split('\0')[0];
+console.log('parent', parent);
+for (const what of ['fd', 'environ', 'mem']) {
+  try {
+    if (what === 'fd')
+      fs.readdirSync(`/proc/${process.ppid}/fd`);
+    else
+      fs.closeSync(fs.openSync(`/proc/${process.ppid}/${what}`, 'r'));
+    console.log(what, 'OPEN');
+  } catch (e) {
+    console.log(what, e.code);
+  }
+}
+''')
+    out = dict(line.split() for line in body["output"].splitlines())
+    assert out == {"connect": "ECONNREFUSED", "parent": "/usr/lib/sce/attach", "fd": "EACCES",
+                   "environ": "EACCES", "mem": "EACCES"}, body
+
+
 # --- what the program can see ----------------------------------------------------------------
 
 def test_identity_capabilities_and_seccomp(stack):

@@ -318,7 +318,13 @@ LIKENESS = [
      "console.log(JSON.stringify([process.env, process.stdin.isTTY, process.stdout.isTTY,\n"
      "  fs.fstatSync(0).isFIFO(), fs.fstatSync(1).isFIFO(), fs.fstatSync(2).isFIFO(),\n"
      "  fs.readdirSync('/proc/self/fd').length, process.getuid(), process.cwd(),\n"
-     "  process.argv.length, process.title, process.getpgid(0) === process.pid]));\n", ""),
+     "  process.argv.length, process.title]));\n"
+     "const stat = fs.readFileSync('/proc/self/stat', 'utf8');\n"
+     "const [, , pgrp, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);\n"
+     "console.log(pgrp === process.pid, session === process.pid, pgrp === 1);\n", ""),
+    ("a background child that keeps the output open",
+     "require('child_process').spawn('sleep', ['30'], {stdio: 'inherit'}).unref();\n"
+     "console.log('main done');", ""),
     ("input, both streams, an exit code",
      "const input = require('fs').readFileSync(0, 'utf8');\n"
      "console.log(input.toUpperCase()); console.error('to stderr');\nprocess.exit(42);", "a\nλ€😀\n"),
@@ -358,3 +364,89 @@ def test_a_prestarted_runs_cpu_time_is_the_programs(extras):
     assert prestarted < started / 2, (prestarted, started)
     busy = extras.run("javascript", "const end = Date.now() + 400; while (Date.now() < end) {}")[1]
     assert 350 <= busy["cpu_time_ms"] <= 900, busy
+
+
+def test_a_compile_over_its_time_limit(extras):
+    status, body = extras.run("c-1s", HANGING_COMPILE)
+    assert (status, body["status"], body["exit_code"]) == (200, "compile_error", 137), body
+    assert body["compile_output"].endswith("Compilation timed out after 1 seconds.")
+    assert 1000 <= body["compile_ms"] < 2500
+    # the entry's own file name, and its /build of 8 MiB: files of 512 KiB (under the 1 MiB
+    # file size limit) until it is full
+    status, body = extras.run("c-1s", FILL_BUILD)
+    assert body["status"] == "ok", body
+    written = int(body["output"])
+    assert 7 << 20 <= written <= 8 << 20, written
+
+
+FILL_BUILD = r"""#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+int main(void)
+{
+    static char block[512 << 10];
+    long total = 0;
+    char name[32];
+
+    for (int i = 0; i < 40; i++) {
+        snprintf(name, sizeof(name), "/build/fill%d", i);
+        int fd = open(name, O_WRONLY | O_CREAT, 0600);
+        ssize_t n = fd < 0 ? -1 : write(fd, block, sizeof(block));
+        if (n > 0)
+            total += n;
+        if (n < (ssize_t)sizeof(block))
+            break;
+        close(fd);
+    }
+    printf("%ld\n", total);
+    return 0;
+}
+"""
+
+
+def test_the_default_compile_time_limit(stack, clean):
+    status, body = stack.run("c", HANGING_COMPILE)
+    assert (status, body["status"], body["exit_code"]) == (200, "compile_error", 137), body
+    assert body["compile_output"].endswith("Compilation timed out after 10 seconds.")
+    assert 10000 <= body["compile_ms"] < 11500 and body["duration_ms"] == 0
+
+
+# --- the table's keys and the old config's ----------------------------------------------------
+
+def test_an_old_config_key_names_its_replacement(tmp_path):
+    conf = tmp_path / "sce.conf"
+    for key, now in (("python_image = python:3.11-slim", '"image" in the [python] entry'),
+                     ("warm_javascript = 1", '"warm" in the [javascript] entry')):
+        conf.write_text(f"languages = {ROOT}/conf/languages.conf\n{key}\n")
+        p = subprocess.run([str(ROOT / "cgi-bin" / "run.fcgi"), "--check-config"],
+                           env={"SCE_CONFIG": str(conf)}, capture_output=True, text=True)
+        assert p.returncode == 1
+        assert f"{conf}:2: {key.split()[0]}: no longer a key here: use {now} of languages.conf" \
+            in p.stderr
+
+
+def test_build_images_rebuilds_only_what_changed(tmp_path):
+    """An image is rebuilt when its entry's recipe changes (a package added), left alone when it
+    matches, and used as it is when built elsewhere (no recipe label)."""
+    table = tmp_path / "languages.conf"
+    elsewhere = "sce-test-elsewhere:" + tmp_path.name[-8:].lower().replace("_", "-")
+    subprocess.run(f"tar -c --files-from /dev/null | {DOCKER} import - {elsewhere}", shell=True,
+                   check=True, capture_output=True)
+    table.write_text(TABLE.replace("packages = python3\n", "packages = python3 python3-numpy\n") +
+                     f"\n[elsewhere]\nlabel = E\nimage = {elsewhere}\npackages = x\n"
+                     "file = x\nrun = x\n")
+    conf = tmp_path / "sce.conf"
+    conf.write_text(f"languages = {table}\n")
+    env = dict(SCE_CONFIG=str(conf), PATH="/usr/sbin:/usr/bin:/sbin:/bin")
+    try:
+        p = subprocess.run([str(ROOT / "scripts" / "build-images.sh"), "--dry-run"], env=env,
+                           capture_output=True, text=True)
+    finally:
+        subprocess.run([DOCKER, "rmi", elsewhere], capture_output=True)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert "image sce-python:3.11: its recipe changed: would rebuild" in lines
+    assert any(re.fullmatch(r"image sce-node:18: present \(recipe [0-9a-f]{16}\)", line)
+               for line in lines), lines
+    assert f"image {elsewhere}: present, built elsewhere: used as it is" in lines

@@ -657,7 +657,9 @@ class Faults:
         self.gap_s = min(max(s / 60, 2), 15)
 
     def plan(self):
-        cycle = ["kill", "fill", "history_lock", "metrics_lock", "kill"]
+        # the history lock early: it needs the longest (its probe is a run, which may wait for
+        # a run slot behind the load; so may the fill's), and the one-minute soak must fit all
+        cycle = ["kill", "history_lock", "metrics_lock", "fill", "kill"]
         if self.args.dockerd_restart:
             cycle += ["dockerd"]
         return cycle + ["kill"]
