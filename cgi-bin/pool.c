@@ -175,10 +175,12 @@ static void end_handed(const struct config *cfg, const char *name, int could_not
 	char rec[PATH_MAX], owned[PATH_MAX];
 	int lock = records_lock_all(cfg);
 
+	/* still ours to end (a sweep of everything may have taken it over meanwhile) */
 	if (lock >= 0 && !records_path(rec, sizeof(rec), cfg, "done", name)) {
-		if (could_not && !records_path(owned, sizeof(owned), cfg, "owned", name))
+		if (!could_not)
+			unlink(rec);
+		else if (!records_path(owned, sizeof(owned), cfg, "owned", name) && !rename(rec, owned))
 			records_write(owned, 0, "-");
-		unlink(rec);
 	}
 	records_unlock(lock);
 	if (could_not)
@@ -227,9 +229,10 @@ int pool_refill_one(const struct config *cfg, const struct language *lang,
 		struct container ct;
 		int making = records_making(cfg);
 
-		if (making < 0 || make_owned(cfg, lang, &ct, err, sizeof(err))) {
-			if (making >= 0)
-				log_msg("warm pool (%s) not refilled: %s", lang->name, err);
+		if (making < 0)
+			break; /* a sweep of everything runs: not a failure, the next refill goes on */
+		if (make_owned(cfg, lang, &ct, err, sizeof(err))) {
+			log_msg("warm pool (%s) not refilled: %s", lang->name, err);
 			records_unlock(making);
 			ret = -1;
 			break;

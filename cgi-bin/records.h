@@ -32,7 +32,7 @@
  *
  * records_making() is held (shared) while a container is made for a warm pool, from before its
  * record until it is in the pool: the descriptor to release with records_unlock(), or -1 (logged)
- * after RECORDS_LOCK_MS. records_halt_making() is what a sweep of everything holds, so that no
+ * after RECORDS_LOCK_MS (a sweep of everything runs: the refill stops, and is not a failure). records_halt_making() is what a sweep of everything holds, so that no
  * container is made meanwhile, whose record it would drop: it waits up to RECORDS_HALT_MS for
  * those being made, and no new one begins while it waits. The descriptor, with the gate's in
  * *gate (release both), or -1 (logged).
@@ -47,7 +47,7 @@
  * records_too_old() is true for a record of an idle container close to its idle end.
  */
 #define RECORDS_LOCK_MS 3000
-#define RECORDS_HALT_MS 30000
+#define RECORDS_HALT_MS 60000
 
 int records_check_state(const struct config *cfg, char *err, size_t errlen);
 int records_path(char *buf, size_t len, const struct config *cfg, const char *sub, const char *name);

@@ -390,6 +390,61 @@ static void test_a_sweep_of_everything_halts_the_making(void **state)
 	close(ready[1]);
 }
 
+/* In a child: once go is written to, halts the making (waiting for the makers), holds it for
+ * hold_ms, and exits 0 when it had it. */
+static pid_t halter(int hold_ms, const int go[2])
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int gate, fd;
+		char c;
+
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		fd = records_halt_making(&cfg, &gate);
+		usleep(hold_ms * 1000);
+		_exit(fd >= 0 && gate >= 0 ? 0 : 1);
+	}
+	return pid;
+}
+
+/* A sweep that waits for a container being made goes first: a maker that comes while it waits
+ * does not begin before the sweep has ended (flock alone would let it in at once, and a steady
+ * flow of makers would hold the sweep off for ever). */
+static void test_a_waiting_sweep_goes_before_the_next_maker(void **state)
+{
+	int go_a[2], go_b[2], go_h[2], ready[2];
+	pid_t a, b, h;
+	char c;
+
+	(void)state;
+	assert_int_equal(pipe(go_a), 0);
+	assert_int_equal(pipe(go_b), 0);
+	assert_int_equal(pipe(go_h), 0);
+	assert_int_equal(pipe(ready), 0);
+	a = maker(600, 0, go_a, ready);
+	b = maker(0, 500, go_b, ready); /* had it no sooner than 500 ms after its go */
+	h = halter(300, go_h);
+	assert_int_equal(write(go_a[1], "x", 1), 1);
+	assert_int_equal(read(ready[0], &c, 1), 1); /* A makes a container */
+	assert_int_equal(write(go_h[1], "x", 1), 1); /* the sweep waits for A */
+	usleep(100 * 1000);
+	assert_int_equal(write(go_b[1], "x", 1), 1); /* B comes: ~500 ms of A, then 300 of H */
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	expect_exit_0(a);
+	expect_exit_0(h);
+	expect_exit_0(b);
+	close(go_a[0]);
+	close(go_a[1]);
+	close(go_b[0]);
+	close(go_b[1]);
+	close(go_h[0]);
+	close(go_h[1]);
+	close(ready[0]);
+	close(ready[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -399,6 +454,7 @@ int main(void)
 	    cmocka_unit_test(test_foreign_records_are_not_used),
 	    cmocka_unit_test(test_handed_over_containers_are_removed_together),
 	    cmocka_unit_test(test_a_sweep_of_everything_halts_the_making),
+	    cmocka_unit_test(test_a_waiting_sweep_goes_before_the_next_maker),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
