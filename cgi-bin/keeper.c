@@ -128,8 +128,10 @@ void keeper_work(const struct service *svc)
 		if (pool_size(cfg, lang) < lang->warm)
 			start_job(cfg, 1 + i, lang);
 	}
+	/* when due: a minute after the last, or at once when a run found dead warm containers
+	 * or a removal failed (sweep_soon); finding out is one open and one fstat */
+	sweep(cfg, SWEEP_DUE);
 	if (mono_ms() - slow_at >= KEEPER_SLOW_MS) {
-		sweep(cfg, SWEEP_DUE);
 		history_flush(cfg);
 		slow_at = mono_ms();
 	}
