@@ -52,7 +52,14 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 .PHONY: all run cluster test check unit unit-san fuzz http browser images deps bench soak clean format \
 	install uninstall
 
-all: $(PROGRAMS) htdocs/index.html
+all: $(PROGRAMS) htdocs/index.html build/attach
+
+# /usr/lib/sce/attach of every sandbox image (images/attach.c; build-images.sh copies it in):
+# static, since it runs in images of any content.
+build/attach: images/attach.c Makefile
+	@mkdir -p $(@D)
+	@test "$(V)" = 1 || echo "  CC      $< (static)"
+	$(Q)$(CC) -static -O2 $(WARNINGS) -o $@ $<
 
 # The page, its language selector filled from the table (so the form offers every language
 # without JavaScript).

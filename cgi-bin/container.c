@@ -242,25 +242,43 @@ out:
 	return ret;
 }
 
+/* Runs `docker rm --force --volumes` of n names into c (its stderr kept); 0 once docker has
+ * ended (c->status), -1 when it could not be run or did not end in time (logged). */
+static int docker_rm(const struct config *cfg, const char *const *names, int n, struct child *c)
+{
+	char **argv = calloc((size_t)n + 5, sizeof(*argv)), msg[256];
+	int64_t deadline = mono_ms() + DOCKER_TIMEOUT_MS;
+	int i, ret = -1;
+
+	if (!argv)
+		return -1;
+	argv[0] = (char *)cfg->docker;
+	argv[1] = "rm";
+	argv[2] = "--force";
+	argv[3] = "--volumes";
+	for (i = 0; i < n; i++)
+		argv[4 + i] = (char *)names[i];
+	c->out.limit = 4096;
+	c->err.limit = 4096;
+	if (child_spawn(c, cfg->docker, argv, msg, sizeof(msg)))
+		log_msg("%s", msg);
+	else if (child_pump(c, deadline, 0, NULL) != PUMP_EOF || child_wait(c, deadline) ||
+		 !WIFEXITED(c->status))
+		log_msg("docker rm of %d container(s) (%s...) did not finish in time; the sweep will "
+			"remove them", n, names[0]);
+	else
+		ret = 0;
+	free(argv);
+	return ret;
+}
+
 int container_remove(const struct config *cfg, const char *name)
 {
-	char *argv[] = { (char *)cfg->docker, "rm", "--force", "--volumes", (char *)name, NULL };
 	struct child c = CHILD_INIT;
-	char msg[256];
-	int64_t deadline = mono_ms() + DOCKER_TIMEOUT_MS;
 	int ret = -1;
 
-	c.out.limit = 256;
-	c.err.limit = 1024;
-	if (child_spawn(&c, cfg->docker, argv, msg, sizeof(msg))) {
-		log_msg("%s", msg);
+	if (docker_rm(cfg, &name, 1, &c))
 		goto out;
-	}
-	if (child_pump(&c, deadline, 0, NULL) != PUMP_EOF || child_wait(&c, deadline) ||
-	    !WIFEXITED(c.status)) {
-		log_msg("docker rm %s did not finish in time; the sweep will remove it", name);
-		goto out;
-	}
 	/* Another process removing it at the same time, or gone already: gone, or going. */
 	if (WEXITSTATUS(c.status) == 0 ||
 	    (c.err.buf && (strstr(c.err.buf, "already in progress") ||
@@ -277,34 +295,10 @@ out:
 
 int container_remove_all(const struct config *cfg, const char *const *names, int n)
 {
-	char **argv = calloc((size_t)n + 5, sizeof(*argv)), msg[256];
 	struct child c = CHILD_INIT;
-	int64_t deadline = mono_ms() + DOCKER_TIMEOUT_MS;
-	int i, ret = -1;
+	int ret = docker_rm(cfg, names, n, &c) == 0 && WEXITSTATUS(c.status) == 0 ? 0 : -1;
 
-	if (!argv)
-		return -1;
-	argv[0] = (char *)cfg->docker;
-	argv[1] = "rm";
-	argv[2] = "--force";
-	argv[3] = "--volumes";
-	for (i = 0; i < n; i++)
-		argv[4 + i] = (char *)names[i];
-	c.out.limit = 4096;
-	c.err.limit = 4096;
-	if (child_spawn(&c, cfg->docker, argv, msg, sizeof(msg))) {
-		log_msg("%s", msg);
-		goto out;
-	}
-	if (child_pump(&c, deadline, 0, NULL) != PUMP_EOF || child_wait(&c, deadline) ||
-	    !WIFEXITED(c.status)) {
-		log_msg("docker rm of %d containers did not finish in time", n);
-		goto out;
-	}
-	ret = WEXITSTATUS(c.status) == 0 ? 0 : -1;
-out:
 	child_release(&c);
-	free(argv);
 	return ret;
 }
 

@@ -74,22 +74,28 @@ int records_check_state(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-int records_lock(const struct config *cfg, const char *name, int wait)
+/* <state_dir>/<name> locked (shared or not), waiting up to wait_ms; logged when it waited. */
+static int lock_as(const struct config *cfg, const char *name, int shared, int wait_ms)
 {
 	char path[PATH_MAX], err[PATH_MAX + 64];
 	int fd;
 
 	if (records_path(path, sizeof(path), cfg, name, NULL))
 		return -1;
-	fd = lockfile_lock(path, wait ? RECORDS_LOCK_MS : 0, err, sizeof(err));
-	if (fd < 0 && wait)
+	fd = (shared ? lockfile_share : lockfile_lock)(path, wait_ms, err, sizeof(err));
+	if (fd < 0 && wait_ms)
 		log_msg("%s", err);
 	return fd;
 }
 
+int records_lock(const struct config *cfg, const char *name, int wait_ms)
+{
+	return lock_as(cfg, name, 0, wait_ms);
+}
+
 int records_lock_all(const struct config *cfg)
 {
-	return records_lock(cfg, "records.lock", 1);
+	return records_lock(cfg, "records.lock", RECORDS_LOCK_MS);
 }
 
 void records_unlock(int fd)
@@ -101,30 +107,19 @@ void records_unlock(int fd)
  * of everything in ahead of the makers that come after it (flock has no queue). */
 int records_making(const struct config *cfg)
 {
-	char path[PATH_MAX], err[PATH_MAX + 64];
-	int gate, fd = -1;
+	int gate = records_lock(cfg, "making.gate", RECORDS_LOCK_MS);
+	int fd = gate < 0 ? -1 : lock_as(cfg, "making.lock", 1, RECORDS_LOCK_MS);
 
-	gate = records_lock(cfg, "making.gate", 1);
-	if (gate >= 0 && !records_path(path, sizeof(path), cfg, "making.lock", NULL)) {
-		fd = lockfile_share(path, RECORDS_LOCK_MS, err, sizeof(err));
-		if (fd < 0)
-			log_msg("%s", err);
-	}
 	records_unlock(gate);
 	return fd;
 }
 
 int records_halt_making(const struct config *cfg, int *gate)
 {
-	char path[PATH_MAX], err[PATH_MAX + 64];
-	int fd = -1;
+	int fd;
 
-	*gate = records_lock(cfg, "making.gate", 1);
-	if (*gate >= 0 && !records_path(path, sizeof(path), cfg, "making.lock", NULL)) {
-		fd = lockfile_lock(path, RECORDS_HALT_MS, err, sizeof(err));
-		if (fd < 0)
-			log_msg("%s", err);
-	}
+	*gate = records_lock(cfg, "making.gate", RECORDS_LOCK_MS);
+	fd = *gate < 0 ? -1 : lock_as(cfg, "making.lock", 0, RECORDS_HALT_MS);
 	if (fd < 0) {
 		records_unlock(*gate);
 		*gate = -1;

@@ -26,9 +26,9 @@
  * records_path() puts <state_dir>/<sub>[/<name>] in buf (name may be NULL); -1 when too long.
  * records_pool() puts "pool/<language>" in buf.
  *
- * records_lock() takes <state_dir>/<name> as an flock: waiting up to RECORDS_LOCK_MS when wait,
- * else only if free; the descriptor, or -1 (logged when it waited). records_unlock() releases it
- * (-1 is fine). records_lock_all() is records_lock(cfg, "records.lock", 1).
+ * records_lock() takes <state_dir>/<name> as an flock: waiting up to wait_ms (0: only if free);
+ * the descriptor, or -1 (logged when it waited). records_unlock() releases it
+ * (-1 is fine). records_lock_all() is records_lock(cfg, "records.lock", RECORDS_LOCK_MS).
  *
  * records_making() is held (shared) while a container is made for a warm pool, from before its
  * record until it is in the pool: the descriptor to release with records_unlock(), or -1 (logged)
@@ -52,7 +52,7 @@
 int records_check_state(const struct config *cfg, char *err, size_t errlen);
 int records_path(char *buf, size_t len, const struct config *cfg, const char *sub, const char *name);
 void records_pool(char *buf, size_t len, const struct language *lang);
-int records_lock(const struct config *cfg, const char *name, int wait);
+int records_lock(const struct config *cfg, const char *name, int wait_ms);
 int records_lock_all(const struct config *cfg);
 void records_unlock(int fd);
 int records_making(const struct config *cfg);

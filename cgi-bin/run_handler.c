@@ -354,17 +354,20 @@ void run_after(const struct service *svc)
 
 	if (!has_pending && !pool_stale)
 		return; /* nothing ran: nothing to remove or refill */
-	if (has_pending && svc->keeper)
-		pool_hand_over(cfg, &pending); /* the keeper removes it, and refills */
-	else if (has_pending)
+	if (svc->keeper) { /* it removes, sweeps (at once) and refills */
+		if (has_pending)
+			pool_hand_over(cfg, &pending);
+		if (pool_stale)
+			sweep_soon(cfg);
+		has_pending = pool_stale = 0;
+		return;
+	}
+	if (has_pending)
 		pool_done(cfg, &pending);
-	has_pending = 0;
-	if (pool_stale && svc->keeper)
-		sweep_soon(cfg);
-	else if (pool_stale) /* dead warm containers: drop their records before refilling */
+	if (pool_stale) /* dead warm containers: drop their records before refilling */
 		sweep(cfg, SWEEP_NOW);
-	pool_stale = 0;
-	if (*svc->stop || svc->keeper)
+	has_pending = pool_stale = 0;
+	if (*svc->stop)
 		return; /* stopping: serve.sh sweeps once every program has ended */
 	pool_refill(cfg, svc->stop, svc->request_waiting); /* yields to a waiting request */
 	sweep(cfg, SWEEP_DUE);

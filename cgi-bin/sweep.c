@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "container.h"
-#include "lockfile.h"
 #include "log.h"
 #include "pool.h"
 #include "records.h"
@@ -193,20 +192,6 @@ static void remove_stale_temps(const struct config *cfg, const char *sub, void *
 	closedir(d);
 }
 
-/* sweep.lock, once the sweep that holds it has ended (it may remove containers one by one). */
-static int wait_for_sweeps(const struct config *cfg)
-{
-	char path[PATH_MAX], err[PATH_MAX + 64];
-	int fd;
-
-	if (records_path(path, sizeof(path), cfg, "sweep.lock", NULL))
-		return -1;
-	fd = lockfile_lock(path, RECORDS_HALT_MS, err, sizeof(err));
-	if (fd < 0)
-		log_msg("sweep of everything not done: %s", err);
-	return fd;
-}
-
 void sweep(const struct config *cfg, enum sweep how)
 {
 	int everything = how == SWEEP_EVERYTHING, lock, making = -1, gate = -1, removed = 0;
@@ -216,7 +201,7 @@ void sweep(const struct config *cfg, enum sweep how)
 
 	/* Everything: after the sweep that runs, and with no container being made meanwhile (its
 	 * record, written after the listing, would be dropped with the others). */
-	lock = everything ? wait_for_sweeps(cfg) : records_lock(cfg, "sweep.lock", 0);
+	lock = records_lock(cfg, "sweep.lock", everything ? RECORDS_HALT_MS : 0);
 	if (lock < 0 || (everything && (making = records_halt_making(cfg, &gate)) < 0))
 		goto out;
 	if (how == SWEEP_DUE && !fstat(lock, &st) && st.st_size &&

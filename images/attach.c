@@ -97,22 +97,50 @@ static void address(struct sockaddr_un *sa, socklen_t *len)
 	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + sizeof(NAME) - 1);
 }
 
-/* ---- attach (the exec'd side) ---- */
-
-static int attach(void)
-{
+/* One byte with room for three descriptors (SCM_RIGHTS): what sendmsg and recvmsg take. */
+struct rights {
+	struct msghdr m;
+	struct iovec iov;
+	char one;
 	union {
 		char buf[CMSG_SPACE(3 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
+};
+
+static struct msghdr *rights_init(struct rights *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->one = 'a';
+	r->iov.iov_base = &r->one;
+	r->iov.iov_len = 1;
+	r->m.msg_iov = &r->iov;
+	r->m.msg_iovlen = 1;
+	r->m.msg_control = r->u.buf;
+	r->m.msg_controllen = sizeof(r->u.buf);
+	return &r->m;
+}
+
+/* Empties the SIGCHLD wake pipe (non-blocking). */
+static void drain_wake(void)
+{
+	char drain[16];
+
+	while (read(wake[0], drain, sizeof(drain)) > 0)
+		;
+}
+
+/* ---- attach (the exec'd side) ---- */
+
+static int attach(void)
+{
+	struct rights r;
 	struct sockaddr_un sa;
-	struct msghdr m = { 0 };
+	struct msghdr *m = rights_init(&r);
 	struct cmsghdr *c;
-	struct iovec iov;
 	socklen_t len;
 	struct timespec pause = { 0, 5 * 1000 * 1000 };
 	int fd, status, fds[3] = { 0, 1, 2 }, tries = 0;
-	char one = 'a';
 	ssize_t n;
 
 	prctl(PR_SET_DUMPABLE, 0);
@@ -130,18 +158,12 @@ static int attach(void)
 	}
 	if (write(1, START_MARK, 1) != 1 || write(2, START_MARK, 1) != 1)
 		return 126;
-	iov.iov_base = &one;
-	iov.iov_len = 1;
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = u.buf;
-	m.msg_controllen = sizeof(u.buf);
-	c = CMSG_FIRSTHDR(&m);
+	c = CMSG_FIRSTHDR(m);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(fds));
 	memcpy(CMSG_DATA(c), fds, sizeof(fds));
-	if (sendmsg(fd, &m, MSG_NOSIGNAL) != 1)
+	if (sendmsg(fd, m, MSG_NOSIGNAL) != 1)
 		raise(SIGKILL);
 	/* the run's streams are the interpreter's now: they end when it ends */
 	close(0);
@@ -287,18 +309,13 @@ static pid_t start(char **argv, int ours[4])
  * and the program cannot take the name. */
 static int take_run(int *conn, int run[3])
 {
-	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
+	struct rights r;
 	struct sockaddr_un sa;
-	struct msghdr m = { 0 };
+	struct msghdr *m = rights_init(&r);
 	struct cmsghdr *c;
-	struct iovec iov;
 	struct pollfd pfd[2];
 	socklen_t len;
 	struct timeval wait = { SEND_WAIT_S, 0 };
-	char one;
 	int lfd, hold, status;
 	size_t got, i;
 	ssize_t n;
@@ -316,13 +333,8 @@ static int take_run(int *conn, int run[3])
 			return -1;
 		if (waitpid(child, &status, WNOHANG) == child)
 			return -1; /* the interpreter died waiting: the container ends */
-		if (pfd[1].revents & POLLIN) {
-			char drain[16];
-
-			if (read(wake[0], drain, sizeof(drain)) < 0) {
-				/* nothing: the pipe is non-blocking */
-			}
-		}
+		if (pfd[1].revents & POLLIN)
+			drain_wake();
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		*conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -336,20 +348,14 @@ static int take_run(int *conn, int run[3])
 		return -1;
 	if (setsockopt(*conn, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait)))
 		return -1;
-	iov.iov_base = &one;
-	iov.iov_len = 1;
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = u.buf;
-	m.msg_controllen = sizeof(u.buf);
-	while ((n = recvmsg(*conn, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+	while ((n = recvmsg(*conn, m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
 		;
-	c = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
+	c = n == 1 ? CMSG_FIRSTHDR(m) : NULL;
 	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 		return -1;
 	got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 	memcpy(run, CMSG_DATA(c), (got < 3 ? got : 3) * sizeof(int));
-	if (got != 3 || (m.msg_flags & MSG_CTRUNC)) {
+	if (got != 3 || (m->msg_flags & MSG_CTRUNC)) {
 		for (i = 0; i < got && i < 3; i++)
 			close(run[i]);
 		return -1;
@@ -413,12 +419,8 @@ static int wait_side(int idle_s, int backstop_s, char **argv)
 			break;
 		for (i = 0; i < 3; i++)
 			flow_move(&fl[i], pfd[2 * i].revents, pfd[2 * i + 1].revents);
-		if (pfd[6].revents & POLLIN) {
-			char drain[16];
-
-			while (read(wake[0], drain, sizeof(drain)) > 0)
-				;
-		}
+		if (pfd[6].revents & POLLIN)
+			drain_wake();
 		if (!ended && waitpid(child, &status, WNOHANG) == child) {
 			ended = 1;
 			drain_end = now_ms() + DRAIN_MS;

@@ -40,8 +40,8 @@ make_tree() { # root setup packages...
     if [ "$setup" != - ]; then
         "$SCE_ROOT/images/$setup" "$root" || { echo "error: images/$setup failed" >&2; return 1; }
     fi
-    mkdir -p "$root/usr/lib/sce"
-    gcc -static -O2 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -o "$root/usr/lib/sce/attach" "$SCE_ROOT/images/attach.c"
+    make -C "$SCE_ROOT" --no-print-directory build/attach
+    install -D -m 0755 "$SCE_ROOT/build/attach" "$root/usr/lib/sce/attach"
     find "$root" -xdev -perm /6000 -type f -exec chmod ug-s {} +
     rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/usr/share/doc/* \
         "$root"/usr/share/man/* "$root"/usr/share/locale/* "$root"/dev/* "$root"/run/* "$root"/tmp/*
