@@ -29,7 +29,8 @@ void records_pool(char *buf, size_t len, const struct language *lang)
 
 /* The state directories, in the order they are made: the fixed ones, then one pool directory
  * per language. i from 0 while it returns 0. */
-static const char *const fixed_dirs[] = { "", "pool", "owned", "done", "clients", "runs", "code" };
+static const char *const fixed_dirs[] = { "", "pool", "owned", "done", "clients", "clients/line",
+					       "runs", "runs/line", "code" };
 #define NFIXED (sizeof(fixed_dirs) / sizeof(fixed_dirs[0]))
 
 static int state_dir(const struct config *cfg, int i, char *path, size_t len)

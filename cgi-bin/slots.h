@@ -15,12 +15,20 @@
  *   default: the slot files can't be used (err says why); break;
  *   }
  *
- * A slot is an flock on one of n files "<dir>/<key>-<i>" (dir must exist). The lock goes with
- * the process, so a killed process frees its slot; the files are never renamed or removed; the
- * descriptor is close-on-exec. When all n are taken, slot_take() keeps the n files open and
- * tries them again every SLOT_POLL_MS until the monotonic time deadline_ms (mono_ms()) passes,
- * or gone_fd (-1: none) becomes readable or hangs up, the sign that the client has left. With
- * n == 0 it returns SLOT_TAKEN and *fd = -1 (no limit).
+ * A slot is an flock on one of n files "<dir>/<key>-<i>" (dir and dir/line must exist). The lock
+ * goes with the process, so a killed process frees its slot; the files are never renamed or
+ * removed; the descriptor is close-on-exec. With n == 0 it returns SLOT_TAKEN and *fd = -1 (no
+ * limit).
+ *
+ * First come, first served: a free slot is taken at once only when no one waits for the key.
+ * Otherwise the process joins the key's line, an entry "<dir>/line/<key>.<ticket>.<pid>" (the
+ * ticket its arrival in monotonic ns, fixed width, so that names sort in arrival order) that it
+ * holds under flock while it waits, and only the first live waiter takes a slot. It sleeps in
+ * poll on an inotify watch of dir and dir/line (a closed slot file, a waiter leaving) and on
+ * gone_fd (-1: none), which becomes readable or hangs up when the client has left; it wakes for
+ * nothing else, until the monotonic time deadline_ms (mono_ms()) passes. A waiter that died
+ * leaves an entry without its lock: the next look removes it (once it is older than the moment
+ * between its creation and its lock). Where inotify cannot be had, it looks every SLOT_POLL_MS.
  *
  * client_key() writes the key of a client address: one of 1024 buckets of a hash of it
  * (addresses that share a bucket share its slots).

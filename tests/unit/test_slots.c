@@ -11,7 +11,9 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "slots.h"
@@ -22,8 +24,13 @@ static char dir[64];
 
 static int setup(void **state)
 {
+	char line[96];
+
 	(void)state;
-	return tmpdir_make(dir, sizeof(dir), "slots");
+	if (tmpdir_make(dir, sizeof(dir), "slots"))
+		return -1;
+	snprintf(line, sizeof(line), "%s/line", dir);
+	return mkdir(line, 0700);
 }
 
 static int teardown(void **state)
@@ -159,6 +166,178 @@ static void test_waiting_leaks_nothing(void **state)
 	slot_release(b);
 }
 
+/* The entries in the line (waiting, or left behind by a waiter that died). */
+static int in_line(void)
+{
+	char path[96];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/line", dir);
+	d = opendir(path);
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Waits (up to 5 s) until n entries are in the line. */
+static void until_in_line(int n)
+{
+	struct timespec pause = { 0, 5 * 1000 * 1000 };
+	int64_t deadline = mono_ms() + 5000;
+
+	while (in_line() != n && mono_ms() < deadline)
+		nanosleep(&pause, NULL);
+	assert_int_equal(in_line(), n);
+}
+
+/* A child that waits (up to 5 s) for the one slot of key, writes letter to out once it has it
+ * ('-' if not), holds it hold_ms and exits. It closes held, the parent's slot (a flock belongs to
+ * the open file, which the child would share). */
+static pid_t waiter(const char *key, int held, int out, char letter, int hold_ms)
+{
+	struct timespec hold = { hold_ms / 1000, (hold_ms % 1000) * 1000L * 1000 };
+	char err[256], c = '-';
+	pid_t pid = fork();
+	int fd;
+
+	if (pid)
+		return pid;
+	close(held);
+	if (slot_take(dir, key, 1, mono_ms() + 5000, -1, &fd, err, sizeof(err)) == SLOT_TAKEN)
+		c = letter;
+	if (write(out, &c, 1) != 1)
+		_exit(1);
+	nanosleep(&hold, NULL);
+	slot_release(fd);
+	_exit(0);
+}
+
+static void reap_all(pid_t *pids, int n)
+{
+	int i, status;
+
+	for (i = 0; i < n; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+}
+
+/* Those who wait get the freed slot in the order they came. */
+static void test_waiters_are_served_in_arrival_order(void **state)
+{
+	char err[256], order[4] = "";
+	int a, p[2], i, got = 0;
+	ssize_t r;
+	pid_t pids[3];
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(slot_take(dir, "fifo", 1, mono_ms(), -1, &a, err, sizeof(err)), SLOT_TAKEN);
+	for (i = 0; i < 3; i++) {
+		pids[i] = waiter("fifo", a, p[1], (char)('B' + i), 20);
+		until_in_line(i + 1);
+	}
+	slot_release(a);
+	while (got < 3 && (r = read(p[0], order + got, (size_t)(3 - got))) > 0)
+		got += (int)r;
+	assert_string_equal(order, "BCD");
+	reap_all(pids, 3);
+	assert_int_equal(in_line(), 0);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* A slot freed while someone waits is not taken by a request that comes after it. */
+static void test_a_newcomer_does_not_go_before_a_waiter(void **state)
+{
+	char err[256], c;
+	int a, b, p[2];
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(slot_take(dir, "cut", 1, mono_ms(), -1, &a, err, sizeof(err)), SLOT_TAKEN);
+	pid = waiter("cut", a, p[1], 'B', 300);
+	until_in_line(1);
+	slot_release(a);
+	assert_int_equal(slot_take(dir, "cut", 1, mono_ms(), -1, &b, err, sizeof(err)), SLOT_BUSY);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(c, 'B');
+	reap_all(&pid, 1);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* A waiter killed in the line holds up no one behind it, and its entry goes. */
+static void test_a_killed_waiter_leaves_the_line(void **state)
+{
+	char err[256], c;
+	int a, p[2], status;
+	pid_t dead, next;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(slot_take(dir, "dead", 1, mono_ms(), -1, &a, err, sizeof(err)), SLOT_TAKEN);
+	dead = waiter("dead", a, p[1], 'X', 0);
+	until_in_line(1);
+	next = waiter("dead", a, p[1], 'C', 0);
+	until_in_line(2);
+	kill(dead, SIGKILL);
+	assert_int_equal(waitpid(dead, &status, 0), dead);
+	slot_release(a);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(c, 'C');
+	reap_all(&next, 1);
+	assert_int_equal(in_line(), 0);
+	close(p[0]);
+	close(p[1]);
+}
+
+static long switches(pid_t pid)
+{
+	char path[64], line[128];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		sscanf(line, "voluntary_ctxt_switches: %ld", &n);
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* A waiter sleeps until something it waits for happens: it does not look again on a timer. */
+static void test_a_waiter_sleeps_until_woken(void **state)
+{
+	struct timespec wait = { 0, 500 * 1000 * 1000 };
+	char err[256], c;
+	int a, p[2];
+	long before;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(slot_take(dir, "sleep", 1, mono_ms(), -1, &a, err, sizeof(err)), SLOT_TAKEN);
+	pid = waiter("sleep", a, p[1], 'B', 0);
+	until_in_line(1);
+	nanosleep(&wait, NULL); /* past the moment it could be taken for dead, if it were */
+	before = switches(pid);
+	nanosleep(&wait, NULL);
+	assert_true(before >= 0 && switches(pid) - before <= 2);
+	slot_release(a);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(c, 'B');
+	reap_all(&pid, 1);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +347,10 @@ int main(void)
 		cmocka_unit_test(test_dead_holder_frees_its_slot),
 		cmocka_unit_test(test_client_gone_ends_the_wait),
 		cmocka_unit_test(test_waiting_leaks_nothing),
+		cmocka_unit_test(test_waiters_are_served_in_arrival_order),
+		cmocka_unit_test(test_a_newcomer_does_not_go_before_a_waiter),
+		cmocka_unit_test(test_a_killed_waiter_leaves_the_line),
+		cmocka_unit_test(test_a_waiter_sleeps_until_woken),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
