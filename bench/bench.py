@@ -293,6 +293,39 @@ def idle_memory(stack):
     return service, len(programs), containers + rss_kb(shim_for_ours), len(ids)
 
 
+# The goals of the issue "Near the floor" (#14): warm over the exec floor per language (None: no
+# goal; C's run includes its compile), warm over a bare docker run, throughput over the ceiling,
+# /history over a static file.
+EXEC_GOALS = {"python": 1.2, "javascript": 1.3}
+BARE_GOAL, CEILING_GOAL, HISTORY_GOAL = 0.25, 0.9, 0.6
+
+
+def print_goals(rows, over_ceiling, history_over_static, healthz_over_static):
+    """Each goal, what this run measured and, for one not met, the floor measured beside it
+    that keeps it out of reach (or that nothing does)."""
+    def line(what, goal, value, met, floor=None):
+        verdict = "met" if met else (f"not met: {floor}" if floor else "NOT MET")
+        print(f"  {what:<46} {goal:>7} {value:>6.2f}  {verdict}")
+
+    print("\ngoals (p50), this run:")
+    for lang, b, _, w, x in rows:
+        goal = EXEC_GOALS.get(lang)
+        if goal:
+            ratio = pct(w, 50) / pct(x, 50)
+            line(f"/run warm over exec true, {lang}", f"<= {goal}", ratio, ratio <= goal)
+    for lang, b, _, w, x in rows:
+        ratio, floor = pct(w, 50) / pct(b, 50), pct(x, 50) / pct(b, 50)
+        line(f"/run warm over a bare run, {lang}", f"<= {BARE_GOAL}", ratio, ratio <= BARE_GOAL,
+             f"exec true alone is {floor:.2f} of the bare run (a warm run is an exec)"
+             if floor > BARE_GOAL else None)
+    line("warm runs/s at 8 clients over the ceiling", f">= {CEILING_GOAL}", over_ceiling,
+         over_ceiling >= CEILING_GOAL)
+    line("GET /history over the same bytes static", f">= {HISTORY_GOAL}", history_over_static,
+         history_over_static >= HISTORY_GOAL,
+         f"GET /healthz, the least FastCGI answer, is {healthz_over_static:.2f} of static"
+         if healthz_over_static < HISTORY_GOAL else None)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
@@ -404,6 +437,9 @@ def main():
           f"{mem_warm[3]} idle containers {mem_warm[2] / 1024:.1f} MiB (cgroup + shim)")
     print(f"idle cost, warm pool off: lighttpd + {mem_cold[1]} FastCGI programs {mem_cold[0] / 1024:.1f} MiB, "
           f"{mem_cold[3]} containers {mem_cold[2] / 1024:.1f} MiB")
+    print_goals(rows, flows[-1][2][0] / ceiling_exec, hist_rps / static_rps,
+                healthz_rps / static_rps)
+
 
 
 if __name__ == "__main__":

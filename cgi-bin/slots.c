@@ -234,6 +234,22 @@ out:
 	return ret;
 }
 
+void slot_sweep_line(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	const char *dot;
+	int young;
+	DIR *d;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/line", dir) >= sizeof(path) || !(d = opendir(path)))
+		return;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && (dot = strchr(e->d_name, '.')))
+			waiting(d, e->d_name, (size_t)(dot - e->d_name), &young);
+	closedir(d);
+}
+
 void slot_release(int fd)
 {
 	lockfile_unlock(fd);

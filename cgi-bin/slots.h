@@ -38,6 +38,9 @@ enum slot_result { SLOT_ERROR = -1, SLOT_TAKEN = 0, SLOT_BUSY = 1, SLOT_GONE = 2
 enum slot_result slot_take(const char *dir, const char *key, int n, int64_t deadline_ms,
 			   int gone_fd, int *fd, char *err, size_t errlen);
 void slot_release(int fd);
+/* Removes the entries that waiters which died left in dir's line (for keys no one waits for
+ * again, which no look of a waiter would reach). */
+void slot_sweep_line(const char *dir);
 void client_key(const char *addr, char *key, size_t keylen);
 
 #endif

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "pool.h"
 #include "records.h"
+#include "slots.h"
 
 #define SWEEP_EVERY_S 60
 #define LISTING_MAX (1 << 20)
@@ -192,6 +193,18 @@ static void remove_stale_temps(const struct config *cfg, const char *sub, void *
 	closedir(d);
 }
 
+/* The lines of those waiting for the client and run slots: what dead waiters left. */
+static void sweep_lines(const struct config *cfg)
+{
+	static const char *const subs[] = { "clients", "runs" };
+	char dir[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (!records_path(dir, sizeof(dir), cfg, subs[i], NULL))
+			slot_sweep_line(dir);
+}
+
 void sweep(const struct config *cfg, enum sweep how)
 {
 	int everything = how == SWEEP_EVERYTHING, lock, making = -1, gate = -1, removed = 0;
@@ -234,6 +247,7 @@ void sweep(const struct config *cfg, enum sweep how)
 	remove_stale_temps(cfg, "", NULL);
 	remove_stale_temps(cfg, "clients", NULL);
 	remove_stale_temps(cfg, "runs", NULL);
+	sweep_lines(cfg);
 	if (removed)
 		log_msg("sweep: removed %d container(s) %s", removed,
 			everything ? "of the instance" : "without a live owner");

@@ -118,6 +118,36 @@ def test_overload_gets_503_with_retry_after(narrow):
     assert all(entry["status"] == "ok" for entry in history)
 
 
+def test_waiting_runs_go_in_the_order_they_came(tmp_path):
+    """One run slot, held by a 3 s program. Three runs come one after another while it runs,
+    each once the one before is seen waiting (its entry in the line of the run slots); when
+    the slot is freed they run in that order, and a fourth that comes just as the first
+    finishes waits behind the rest. No entry is left in the line."""
+    s, proc = start_stack(tmp_path, "max_runs = 1\nqueue_wait_ms = 30000\nper_client_runs = 0\n")
+    line = tmp_path / "state" / "runs" / "line"
+    stamp = "import time; print(time.time())"
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
+            holder = pool.submit(s.run, "python", "import time; time.sleep(3)")
+            time.sleep(1)  # the holder runs
+            waiting = []
+            for n in range(1, 4):
+                waiting.append(pool.submit(s.run, "python", stamp))
+                deadline = time.monotonic() + 10
+                while len(list(line.iterdir())) < n:
+                    assert time.monotonic() < deadline, "the run is not seen waiting"
+                    time.sleep(0.02)
+            assert holder.result()[0] == 200
+            late = pool.submit(s.run, "python", stamp)
+            answers = [f.result() for f in waiting + [late]]
+        assert all(status == 200 for status, _ in answers), answers
+        started = [float(body["output"]) for _, body in answers]
+        assert started == sorted(started), started
+        assert list(line.iterdir()) == []
+    finally:
+        stop_stack(s, proc)
+
+
 def test_a_container_docker_could_not_remove_is_gone_within_seconds(tmp_path):
     """A program that calls setsid() escapes the in-container timeout and lives until its
     container is removed. When docker rm fails after the answer (injected here for a few

@@ -297,6 +297,41 @@ static void test_a_killed_waiter_leaves_the_line(void **state)
 	close(p[1]);
 }
 
+/* The sweep removes what a waiter that died left in the line, and nothing of one alive. */
+static void test_the_sweep_removes_what_dead_waiters_left(void **state)
+{
+	struct timespec grace = { 0, 300 * 1000 * 1000 };
+	char err[256], c;
+	int a, b, p[2], status;
+	pid_t dead, alive;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(slot_take(dir, "left", 1, mono_ms(), -1, &a, err, sizeof(err)), SLOT_TAKEN);
+	assert_int_equal(slot_take(dir, "held", 1, mono_ms(), -1, &b, err, sizeof(err)), SLOT_TAKEN);
+	dead = waiter("left", a, p[1], 'X', 0);
+	until_in_line(1);
+	kill(dead, SIGKILL);
+	assert_int_equal(waitpid(dead, &status, 0), dead);
+	alive = fork();
+	if (alive == 0) {
+		close(a);
+		waiter("held", b, p[1], 'B', 0); /* the child's child: exits */
+		_exit(0);
+	}
+	until_in_line(2);
+	nanosleep(&grace, NULL); /* both entries are past the moment between creation and lock */
+	slot_sweep_line(dir);
+	assert_int_equal(in_line(), 1); /* the live one's */
+	slot_release(b);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(c, 'B');
+	slot_release(a);
+	reap_all(&alive, 1);
+	close(p[0]);
+	close(p[1]);
+}
+
 static long switches(pid_t pid)
 {
 	char path[64], line[128];
@@ -351,6 +386,7 @@ int main(void)
 		cmocka_unit_test(test_a_newcomer_does_not_go_before_a_waiter),
 		cmocka_unit_test(test_a_killed_waiter_leaves_the_line),
 		cmocka_unit_test(test_a_waiter_sleeps_until_woken),
+		cmocka_unit_test(test_the_sweep_removes_what_dead_waiters_left),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
