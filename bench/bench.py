@@ -305,7 +305,7 @@ def print_goals(rows, over_ceiling, history_over_static, healthz_over_static):
     that keeps it out of reach (or that nothing does)."""
     def line(what, goal, value, met, floor=None):
         verdict = "met" if met else (f"not met: {floor}" if floor else "NOT MET")
-        print(f"  {what:<46} {goal:>7} {value:>6.2f}  {verdict}")
+        print(f"  {what:<46} {goal:>7} {value:>6.3f}  {verdict}")
 
     print("\ngoals (p50), this run:")
     for lang, b, _, w, x in rows:
@@ -316,13 +316,13 @@ def print_goals(rows, over_ceiling, history_over_static, healthz_over_static):
     for lang, b, _, w, x in rows:
         ratio, floor = pct(w, 50) / pct(b, 50), pct(x, 50) / pct(b, 50)
         line(f"/run warm over a bare run, {lang}", f"<= {BARE_GOAL}", ratio, ratio <= BARE_GOAL,
-             f"exec true alone is {floor:.2f} of the bare run (a warm run is an exec)"
+             f"exec true alone is {floor:.3f} of the bare run (a warm run is an exec)"
              if floor > BARE_GOAL else None)
     line("warm runs/s at 8 clients over the ceiling", f">= {CEILING_GOAL}", over_ceiling,
          over_ceiling >= CEILING_GOAL)
     line("GET /history over the same bytes static", f">= {HISTORY_GOAL}", history_over_static,
          history_over_static >= HISTORY_GOAL,
-         f"GET /healthz, the least FastCGI answer, is {healthz_over_static:.2f} of static"
+         f"GET /healthz, the least FastCGI answer, is {healthz_over_static:.3f} of static"
          if healthz_over_static < HISTORY_GOAL else None)
 
 
