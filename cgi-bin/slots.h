@@ -21,25 +21,30 @@
  * limit).
  *
  * First come, first served: a free slot is taken at once only when no one waits for the key.
- * Otherwise the process joins the key's line, an entry "<dir>/line/<key>.<ticket>.<pid>" (the
- * ticket its arrival in monotonic ns, fixed width, so that names sort in arrival order) that it
- * holds under flock while it waits, and only the first live waiter takes a slot. It sleeps in
- * poll on an inotify watch of dir and dir/line (a closed slot file, a waiter leaving) and on
- * gone_fd (-1: none), which becomes readable or hangs up when the client has left; it wakes for
- * nothing else, until the monotonic time deadline_ms (mono_ms()) passes. A waiter that died
- * leaves an entry without its lock: the next look removes it (once it is older than the moment
- * between its creation and its lock). Where inotify cannot be had, it looks every SLOT_POLL_MS.
+ * Otherwise the process joins the key's line (unless deadline_ms has passed: then SLOT_BUSY),
+ * an entry "<dir>/line/<key>.<ticket>.<pid>" (the ticket its arrival in monotonic ns, fixed
+ * width, so that names sort in arrival order), made under a hidden name, locked, then renamed
+ * in, and held under that flock while it waits; only the first live waiter takes a slot. It
+ * sleeps in poll on gone_fd (-1: none), which becomes readable or hangs up when the client has
+ * left, and on an inotify watch of dir and dir/line, which wakes it when any slot file there is
+ * closed (a release, and a waiter's own files as it stops) or a waiter leaves; and it looks
+ * again at least every SLOT_LOOK_MS, for a holder that was killed (the kernel reports its
+ * close before its lock goes). Where inotify cannot be had, it looks every SLOT_POLL_MS. An
+ * entry found without its lock was left by a waiter that died: the look removes it.
+ * slot_release() unlocks, then closes.
  *
  * client_key() writes the key of a client address: one of 1024 buckets of a hash of it
  * (addresses that share a bucket share its slots).
  */
 enum slot_result { SLOT_ERROR = -1, SLOT_TAKEN = 0, SLOT_BUSY = 1, SLOT_GONE = 2 };
 #define SLOT_POLL_MS 20
+#define SLOT_LOOK_MS 1000
 enum slot_result slot_take(const char *dir, const char *key, int n, int64_t deadline_ms,
 			   int gone_fd, int *fd, char *err, size_t errlen);
 void slot_release(int fd);
 /* Removes the entries that waiters which died left in dir's line (for keys no one waits for
- * again, which no look of a waiter would reach). */
+ * again, which no look of a waiter would reach; a hidden one, of a waiter that died joining,
+ * once a minute old). */
 void slot_sweep_line(const char *dir);
 void client_key(const char *addr, char *key, size_t keylen);
 

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,23 @@ static int teardown(void **state)
 {
 	(void)state;
 	return tmpdir_remove(dir);
+}
+
+/* The entries in the line (waiting, or left behind by a waiter that died). */
+static int in_line(void)
+{
+	char path[96];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/line", dir);
+	d = opendir(path);
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
 }
 
 static void test_cap_per_key(void **state)
@@ -162,25 +180,9 @@ static void test_waiting_leaks_nothing(void **state)
 		after += e->d_name[0] != '.';
 	closedir(d);
 	assert_int_equal(after, before);
+	assert_int_equal(in_line(), 0);
 	slot_release(a);
 	slot_release(b);
-}
-
-/* The entries in the line (waiting, or left behind by a waiter that died). */
-static int in_line(void)
-{
-	char path[96];
-	struct dirent *e;
-	int n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/line", dir);
-	d = opendir(path);
-	while (d && (e = readdir(d)))
-		n += e->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	return n;
 }
 
 /* Waits (up to 5 s) until n entries are in the line. */
@@ -277,6 +279,7 @@ static void test_a_killed_waiter_leaves_the_line(void **state)
 {
 	char err[256], c;
 	int a, p[2], status;
+	int64_t start;
 	pid_t dead, next;
 
 	(void)state;
@@ -288,11 +291,46 @@ static void test_a_killed_waiter_leaves_the_line(void **state)
 	until_in_line(2);
 	kill(dead, SIGKILL);
 	assert_int_equal(waitpid(dead, &status, 0), dead);
+	start = mono_ms();
 	slot_release(a);
 	assert_int_equal(read(p[0], &c, 1), 1);
 	assert_int_equal(c, 'C');
+	assert_true(mono_ms() - start < 3000); /* well before its deadline (5 s) */
 	reap_all(&next, 1);
 	assert_int_equal(in_line(), 0);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* A holder killed while one waits: the waiter gets its slot well before its deadline, though
+ * the kernel reports the killed holder's close before its lock goes. */
+static void test_a_killed_holder_frees_its_slot_for_a_waiter(void **state)
+{
+	char err[256], c;
+	int p[2], status, fd;
+	int64_t start;
+	pid_t holder, next;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	holder = fork();
+	if (holder == 0) {
+		if (slot_take(dir, "killed", 1, mono_ms(), -1, &fd, err, sizeof(err)) ||
+		    write(p[1], "H", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(p[0], &c, 1), 1);
+	next = waiter("killed", -1, p[1], 'B', 0);
+	until_in_line(1);
+	start = mono_ms();
+	kill(holder, SIGKILL);
+	assert_int_equal(waitpid(holder, &status, 0), holder);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(c, 'B');
+	assert_true(mono_ms() - start < 3000);
+	reap_all(&next, 1);
 	close(p[0]);
 	close(p[1]);
 }
@@ -300,8 +338,8 @@ static void test_a_killed_waiter_leaves_the_line(void **state)
 /* The sweep removes what a waiter that died left in the line, and nothing of one alive. */
 static void test_the_sweep_removes_what_dead_waiters_left(void **state)
 {
-	struct timespec grace = { 0, 300 * 1000 * 1000 };
-	char err[256], c;
+	struct timespec old[2] = { { time(NULL) - 120, 0 }, { time(NULL) - 120, 0 } };
+	char err[256], c, stale[96], fresh[96];
 	int a, b, p[2], status;
 	pid_t dead, alive;
 
@@ -320,9 +358,16 @@ static void test_the_sweep_removes_what_dead_waiters_left(void **state)
 		_exit(0);
 	}
 	until_in_line(2);
-	nanosleep(&grace, NULL); /* both entries are past the moment between creation and lock */
+	snprintf(stale, sizeof(stale), "%s/line/.left.1.1", dir);
+	snprintf(fresh, sizeof(fresh), "%s/line/.left.2.2", dir);
+	close(open(stale, O_CREAT | O_WRONLY, 0600)); /* a waiter that died joining, long ago */
+	close(open(fresh, O_CREAT | O_WRONLY, 0600)); /* one joining now */
+	assert_int_equal(utimensat(AT_FDCWD, stale, old, 0), 0);
 	slot_sweep_line(dir);
 	assert_int_equal(in_line(), 1); /* the live one's */
+	assert_int_equal(access(stale, F_OK), -1);
+	assert_int_equal(access(fresh, F_OK), 0);
+	unlink(fresh);
 	slot_release(b);
 	assert_int_equal(read(p[0], &c, 1), 1);
 	assert_int_equal(c, 'B');
@@ -386,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_a_newcomer_does_not_go_before_a_waiter),
 		cmocka_unit_test(test_a_killed_waiter_leaves_the_line),
 		cmocka_unit_test(test_a_waiter_sleeps_until_woken),
+		cmocka_unit_test(test_a_killed_holder_frees_its_slot_for_a_waiter),
 		cmocka_unit_test(test_the_sweep_removes_what_dead_waiters_left),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
