@@ -322,8 +322,10 @@ def print_goals(rows, over_ceiling, history_over_static, healthz_over_static):
          over_ceiling >= CEILING_GOAL)
     line("GET /history over the same bytes static", f">= {HISTORY_GOAL}", history_over_static,
          history_over_static >= HISTORY_GOAL,
-         f"GET /healthz, the least FastCGI answer, is {healthz_over_static:.3f} of static"
-         if healthz_over_static < HISTORY_GOAL else None)
+         f"it is {history_over_static / healthz_over_static:.2f} of GET /healthz, the least "
+         f"FastCGI answer, itself {healthz_over_static:.3f} of static"
+         + (" (the FastCGI hop alone is below the goal)" if healthz_over_static < HISTORY_GOAL
+            else "; the rest is the FastCGI hop carrying its bytes"))
 
 
 def main():
