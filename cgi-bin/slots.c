@@ -52,13 +52,14 @@ struct line {
 static int waiting(DIR *d, const char *name, char *err, size_t errlen)
 {
 	int fd = openat(dirfd(d), name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), live;
+	int saved = errno;
 	struct stat st;
 
-	if (fd < 0 && errno != ENOENT)
-		snprintf(err, errlen, "cannot open %s in the line: %s", name, strerror(errno));
+	if (fd < 0 && saved != ENOENT)
+		snprintf(err, errlen, "cannot open %s in the line: %s", name, strerror(saved));
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	live = flock(fd, LOCK_SH | LOCK_NB) && (errno == EWOULDBLOCK || errno == EINTR);
+		return saved == ENOENT ? 0 : -1;
+	live = flock(fd, LOCK_SH | LOCK_NB) != 0; /* held; or not known: taken as held */
 	if (!live && (name[0] != '.' ||
 		      (!fstat(fd, &st) && time(NULL) - st.st_mtime > LINE_STALE_S)))
 		unlinkat(dirfd(d), name, 0);
