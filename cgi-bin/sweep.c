@@ -193,16 +193,18 @@ static void remove_stale_temps(const struct config *cfg, const char *sub, void *
 	closedir(d);
 }
 
-/* The lines of those waiting for the client and run slots: what dead waiters left. */
-static void sweep_lines(const struct config *cfg)
+/* The client and run slots' directories: temp files and what dead waiters left in their lines. */
+static void sweep_slots(const struct config *cfg)
 {
 	static const char *const subs[] = { "clients", "runs" };
 	char dir[PATH_MAX];
 	size_t i;
 
-	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		remove_stale_temps(cfg, subs[i], NULL);
 		if (!records_path(dir, sizeof(dir), cfg, subs[i], NULL))
 			slot_sweep_line(dir);
+	}
 }
 
 void sweep(const struct config *cfg, enum sweep how)
@@ -245,9 +247,7 @@ void sweep(const struct config *cfg, enum sweep how)
 	drop_orphan_dirs(cfg, everything);
 	each_record_dir(cfg, remove_stale_temps, NULL);
 	remove_stale_temps(cfg, "", NULL);
-	remove_stale_temps(cfg, "clients", NULL);
-	remove_stale_temps(cfg, "runs", NULL);
-	sweep_lines(cfg);
+	sweep_slots(cfg);
 	if (removed)
 		log_msg("sweep: removed %d container(s) %s", removed,
 			everything ? "of the instance" : "without a live owner");

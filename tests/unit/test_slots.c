@@ -229,6 +229,29 @@ static void reap_all(pid_t *pids, int n)
 	}
 }
 
+/* The set-up of a test with one waiter: a pipe, the one slot of key taken into *held, and a
+ * waiter (see waiter()) seen in the line behind it. */
+static pid_t one_waiting(const char *key, int *held, int p[2], int hold_ms)
+{
+	char err[256];
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(slot_take(dir, key, 1, mono_ms(), -1, held, err, sizeof(err)), SLOT_TAKEN);
+	pid = waiter(key, *held, p[1], 'B', hold_ms);
+	until_in_line(1);
+	return pid;
+}
+
+/* Reads the letter of the waiter that took the slot. */
+static char taker(int p[2])
+{
+	char c = 0;
+
+	assert_int_equal(read(p[0], &c, 1), 1);
+	return c;
+}
+
 /* Those who wait get the freed slot in the order they came. */
 static void test_waiters_are_served_in_arrival_order(void **state)
 {
@@ -257,22 +280,18 @@ static void test_waiters_are_served_in_arrival_order(void **state)
 /* A slot freed while someone waits is not taken by a request that comes after it. */
 static void test_a_newcomer_does_not_go_before_a_waiter(void **state)
 {
-	char err[256], c;
+	char err[256];
 	int a, b, p[2];
 	enum slot_result r;
 	pid_t pid;
 
 	(void)state;
-	assert_int_equal(pipe(p), 0);
-	assert_int_equal(slot_take(dir, "cut", 1, mono_ms(), -1, &a, err, sizeof(err)), SLOT_TAKEN);
-	pid = waiter("cut", a, p[1], 'B', 2000); /* holds it long enough for the newcomer to come */
-	until_in_line(1);
+	pid = one_waiting("cut", &a, p, 2000); /* it holds it long enough for the newcomer to come */
 	slot_release(a);
 	r = slot_take(dir, "cut", 1, mono_ms(), -1, &b, err, sizeof(err));
 	slot_release(b);
 	assert_int_equal(r, SLOT_BUSY);
-	assert_int_equal(read(p[0], &c, 1), 1);
-	assert_int_equal(c, 'B');
+	assert_int_equal(taker(p), 'B');
 	reap_all(&pid, 1);
 	close(p[0]);
 	close(p[1]);
@@ -343,20 +362,15 @@ static void test_a_killed_holder_frees_its_slot_for_a_waiter(void **state)
  * lock goes) is still seen by the waiter, at its next look, well before its deadline. */
 static void test_a_lock_gone_without_an_event_is_seen(void **state)
 {
-	char err[256], c;
 	int a, p[2];
 	int64_t start;
 	pid_t next;
 
 	(void)state;
-	assert_int_equal(pipe(p), 0);
-	assert_int_equal(slot_take(dir, "quiet", 1, mono_ms(), -1, &a, err, sizeof(err)), SLOT_TAKEN);
-	next = waiter("quiet", a, p[1], 'B', 0);
-	until_in_line(1);
+	next = one_waiting("quiet", &a, p, 0);
 	start = mono_ms();
 	assert_int_equal(flock(a, LOCK_UN), 0); /* unlocked, not closed: no inotify event */
-	assert_int_equal(read(p[0], &c, 1), 1);
-	assert_int_equal(c, 'B');
+	assert_int_equal(taker(p), 'B');
 	assert_true(mono_ms() - start < 3000); /* its deadline is 5 s away */
 	reap_all(&next, 1);
 	close(a);
@@ -426,23 +440,18 @@ static long switches(pid_t pid)
 static void test_a_waiter_sleeps_until_woken(void **state)
 {
 	struct timespec wait = { 0, 500 * 1000 * 1000 };
-	char err[256], c;
 	int a, p[2];
 	long before;
 	pid_t pid;
 
 	(void)state;
-	assert_int_equal(pipe(p), 0);
-	assert_int_equal(slot_take(dir, "sleep", 1, mono_ms(), -1, &a, err, sizeof(err)), SLOT_TAKEN);
-	pid = waiter("sleep", a, p[1], 'B', 0);
-	until_in_line(1);
+	pid = one_waiting("sleep", &a, p, 0);
 	nanosleep(&wait, NULL); /* settled in its wait */
 	before = switches(pid);
 	nanosleep(&wait, NULL);
 	assert_true(before >= 0 && switches(pid) - before <= 2);
 	slot_release(a);
-	assert_int_equal(read(p[0], &c, 1), 1);
-	assert_int_equal(c, 'B');
+	assert_int_equal(taker(p), 'B');
 	reap_all(&pid, 1);
 	close(p[0]);
 	close(p[1]);
