@@ -93,7 +93,9 @@ static int step(struct run_stream *s, const struct child *c, size_t err_stop, in
 	if (pass_on_compile(s, err, err_stop))
 		return -1;
 	capped = out->len > 1 + s->limit || out->truncated;
-	if (pass_on(s, "stdout", out->buf, &s->out_sent,
+	/* the program's output waits for the compiler's messages, which come on the other pipe */
+	if ((s->compile_sent || !s->compiled || final) &&
+	    pass_on(s, "stdout", out->buf, &s->out_sent,
 		    out->len > 1 + s->limit ? 1 + s->limit : out->len, capped, final))
 		return -1;
 	end = err->len < err_stop ? err->len : err_stop;

@@ -167,6 +167,27 @@ static void test_the_compiler_messages_come_first_once(void **state)
 	free(t);
 }
 
+/* The program's output read before the compiler's messages are whole waits for them. */
+static void test_output_read_before_the_compile_ends_waits_for_it(void **state)
+{
+	struct sent *t = calloc(1, sizeof(*t));
+	struct run_stream s = { .begin = begin, .write = write_ev, .ctx = t, .limit = 100,
+				.compiled = 1 };
+	struct child c = open_child();
+	char err[] = "\035warning: x\n\034" "0\034";
+
+	(void)state;
+	set(&c.out, "\036ran\n", 5);
+	set(&c.err, err, 12); /* the messages, without the compile's end mark */
+	run_stream_watch(&s, &c);
+	assert_null(strstr(t->text, "stdout"));
+	set(&c.err, err, sizeof(err) - 1);
+	run_stream_watch(&s, &c);
+	assert_string_equal(t->text, "event: compile\ndata: {\"text\":\"warning: x\\n\"}\n\n"
+				     "event: stdout\ndata: {\"text\":\"ran\\n\"}\n\n");
+	free(t);
+}
+
 static void test_a_client_gone_ends_the_pump(void **state)
 {
 	struct sent *t = calloc(1, sizeof(*t));
@@ -192,6 +213,7 @@ int main(void)
 		cmocka_unit_test(test_a_character_cut_by_the_limit_is_dropped),
 		cmocka_unit_test(test_after_a_timeout_stderr_stops_where_docker_begins),
 		cmocka_unit_test(test_the_compiler_messages_come_first_once),
+		cmocka_unit_test(test_output_read_before_the_compile_ends_waits_for_it),
 		cmocka_unit_test(test_a_client_gone_ends_the_pump),
 	};
 
